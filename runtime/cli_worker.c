@@ -1,0 +1,115 @@
+/*
+ * cli_worker.c: `runnel worker`: parse options and the config, then run
+ * the worker (worker.c).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "logger.h"
+#include "worker.h"
+#include "worker_config.h"
+
+static void cli_worker_usage(FILE *f) {
+  fprintf(f,
+          "Usage: runnel worker [--config worker.json] [options]\n"
+          "\n"
+          "Runs a worker: the embedded log in data.dir and the REST API on listeners.\n"
+          "Stops cleanly on SIGINT or SIGTERM.\n"
+          "\n"
+          "Options:\n"
+          "  -c, --config FILE      worker config (JSON); every key has a default\n"
+          "      --data-dir DIR     overrides data.dir\n"
+          "      --set KEY=VALUE    overrides one config key (repeatable)\n"
+          "      --log-level LEVEL  error, warn, info (default), debug, trace\n"
+          "      --config-docs      prints the config keys as a Markdown table\n"
+          "  -h, --help             this help\n"
+          "\n"
+          "Exit status: 0 after a clean stop, 1 on a failure at run time, 2 on bad\n"
+          "usage or a bad config.\n");
+}
+
+int cli_worker_main(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"config", required_argument, NULL, 'c'},
+      {"data-dir", required_argument, NULL, 'd'},
+      {"set", required_argument, NULL, 's'},
+      {"log-level", required_argument, NULL, 'l'},
+      {"config-docs", no_argument, NULL, 'D'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  const char *config_path = NULL, *data_dir = NULL;
+  char *sets[64];
+  int nsets = 0;
+  optind = 1;
+  int opt;
+  while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+    switch (opt) {
+    case 'c': config_path = optarg; break;
+    case 'd': data_dir = optarg; break;
+    case 's':
+      if (nsets == 64 || !strchr(optarg, '=')) {
+        fprintf(stderr, "runnel worker: --set expects KEY=VALUE, got \"%s\"\n", optarg);
+        return CLI_USAGE;
+      }
+      sets[nsets++] = optarg;
+      break;
+    case 'l': {
+      logger_level_t level;
+      if (logger_level_parse(optarg, &level) != 0) {
+        fprintf(stderr, "runnel worker: --log-level: expected one of error, warn, info, "
+                        "debug, trace, got \"%s\"\n", optarg);
+        return CLI_USAGE;
+      }
+      logger_set_level(level);
+      break;
+    }
+    case 'D': {
+      char *md = config_docs_markdown(worker_config_defs);
+      if (!md) return CLI_FAILED;
+      fputs(md, stdout);
+      free(md);
+      return CLI_OK;
+    }
+    case 'h': cli_worker_usage(stdout); return CLI_OK;
+    default: cli_worker_usage(stderr); return CLI_USAGE;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "runnel worker: unexpected argument \"%s\"\n", argv[optind]);
+    cli_worker_usage(stderr);
+    return CLI_USAGE;
+  }
+
+  worker_config_t cfg;
+  char err[1024];
+  if (worker_config_load(&cfg, config_path, err, sizeof err) != 0) {
+    fprintf(stderr, "runnel worker: %s\n", err);
+    return CLI_USAGE;
+  }
+  for (int i = 0; i < nsets; i++) {
+    char *eq = strchr(sets[i], '=');
+    *eq = '\0';
+    int rc = config_set_string(worker_config_defs, &cfg, "--set", sets[i], eq + 1, err,
+                               sizeof err);
+    *eq = '=';
+    if (rc != 0) {
+      fprintf(stderr, "runnel worker: %s\n", err);
+      worker_config_free(&cfg);
+      return CLI_USAGE;
+    }
+  }
+  if (data_dir &&
+      config_set_string(worker_config_defs, &cfg, "--data-dir", "data.dir", data_dir, err,
+                        sizeof err) != 0) {
+    fprintf(stderr, "runnel worker: %s\n", err);
+    worker_config_free(&cfg);
+    return CLI_USAGE;
+  }
+  int status = worker_run(&cfg, config_path);
+  worker_config_free(&cfg);
+  return status;
+}

@@ -1,0 +1,23 @@
+/*
+ * worker.h: the worker process: one libuv loop serving the REST API, the
+ * embedded log in the data dir, and (as later issues land) jobs and
+ * connectors.
+ *
+ *   worker_run ─► lock data dir ─► open log (recovery) ─► listen ─► RUNNING
+ *        ▲                                                           │ SIGINT/SIGTERM
+ *        └─ exit 0 ◄─ unlock ◄─ close log (flush) ◄─ drain HTTP ◄─ STOPPING
+ *
+ * If draining takes longer than task.shutdown.graceful.timeout.ms, the loop
+ * is stopped anyway, the log is still flushed and closed, and the exit
+ * status is 1.
+ */
+#ifndef RUNNEL_WORKER_H
+#define RUNNEL_WORKER_H
+
+#include "worker_config.h"
+
+/* Runs a worker until it is told to stop. Returns the process exit status
+ * (0 clean stop, 1 failure); failures are logged with what was wrong. */
+int worker_run(const worker_config_t *cfg, const char *config_name);
+
+#endif

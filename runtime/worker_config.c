@@ -1,0 +1,139 @@
+/*
+ * worker_config.c: the worker's config keys. Names, meanings and defaults
+ * follow Kafka's broker and Connect worker settings where one exists
+ * (listeners, num.partitions, log.segment.bytes, log.retention.ms, ...);
+ * docs/configuration.md says where runnel differs.
+ */
+#include "worker_config.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WC(field) offsetof(worker_config_t, field)
+
+static const char *const worker_flush_choices[] = {"always", "interval", "never", NULL};
+static const char *const worker_cleanup_choices[] = {"delete", "compact", "compact,delete",
+                                                     NULL};
+
+static int worker_listeners_validate(const char *value, char *expected, size_t len) {
+  worker_listener_t l[16];
+  if (worker_listeners_parse(value, l, 16) > 0) return 0;
+  snprintf(expected, len, "a comma-separated list of http://HOST:PORT");
+  return -1;
+}
+
+const config_def_t worker_config_defs[] = {
+    {"listeners", CONFIG_STRING, "http://127.0.0.1:8083", 0, 0, NULL, WC(listeners),
+     worker_listeners_validate,
+     "Where the REST API listens: comma-separated `http://HOST:PORT` (port 0 picks a "
+     "free port and logs it). Kafka Connect's name and default."},
+    {"data.dir", CONFIG_STRING, "./data", 0, 0, NULL, WC(data_dir), NULL,
+     "Directory holding the log, state stores and the lock; one process at a time."},
+    {"task.shutdown.graceful.timeout.ms", CONFIG_INT, "5000", 0, 3600000, NULL,
+     WC(shutdown_timeout_ms), NULL,
+     "How long SIGTERM/SIGINT may take to finish in-flight work before the worker "
+     "gives up and exits with status 1."},
+    {"http.max.header.bytes", CONFIG_INT, "8192", 1024, 1048576, NULL,
+     WC(http_max_header_bytes), NULL,
+     "Largest request line plus headers; larger requests get 431."},
+    {"http.max.body.bytes", CONFIG_INT, "10485760", 1024, 1073741824, NULL,
+     WC(http_max_body_bytes), NULL, "Largest request body; larger requests get 413."},
+    {"num.partitions", CONFIG_INT, "1", 1, 100000, NULL, WC(num_partitions), NULL,
+     "Partitions of a topic created without an explicit count."},
+    {"log.segment.bytes", CONFIG_INT, "1073741824", 1048576, 2147483647, NULL,
+     WC(log_segment_bytes), NULL, "Default `segment.bytes` of topics: roll a segment at this size."},
+    {"log.segment.ms", CONFIG_INT, "604800000", 1, INT64_MAX, NULL, WC(log_segment_ms), NULL,
+     "Default `segment.ms`: roll a segment at this age."},
+    {"log.retention.ms", CONFIG_INT, "604800000", -1, INT64_MAX, NULL, WC(log_retention_ms),
+     NULL, "Default `retention.ms`: delete segments older than this; -1 keeps forever."},
+    {"log.retention.bytes", CONFIG_INT, "-1", -1, INT64_MAX, NULL, WC(log_retention_bytes),
+     NULL, "Default `retention.bytes` per partition; -1: no size limit."},
+    {"log.retention.check.interval.ms", CONFIG_INT, "300000", 1, INT64_MAX, NULL,
+     WC(log_retention_check_ms), NULL, "How often retention and compaction run."},
+    {"log.cleanup.policy", CONFIG_ENUM, "delete", 0, 0, worker_cleanup_choices,
+     WC(log_cleanup_policy), NULL, "Default `cleanup.policy` of topics."},
+    {"log.flush", CONFIG_ENUM, "interval", 0, 0, worker_flush_choices, WC(log_flush), NULL,
+     "When appends are fsynced: `always` (before an append is acknowledged), `interval` "
+     "(every `log.flush.interval.ms`), `never` (the OS decides). See docs/durability.md."},
+    {"log.flush.interval.ms", CONFIG_INT, "1000", 1, INT64_MAX, NULL,
+     WC(log_flush_interval_ms), NULL, "Flush period for `log.flush=interval`."},
+    {"log.index.interval.bytes", CONFIG_INT, "4096", 1, 104857600, NULL,
+     WC(log_index_interval_bytes), NULL, "Bytes between offset index entries."},
+    {"message.max.bytes", CONFIG_INT, "1048588", 64, 2147483647, NULL,
+     WC(message_max_bytes), NULL, "Default `max.message.bytes`: largest record batch."},
+    CONFIG_END,
+};
+
+int worker_config_load(worker_config_t *cfg, const char *path, char *err, size_t errlen) {
+  memset(cfg, 0, sizeof *cfg);
+  if (config_defaults(worker_config_defs, cfg, err, errlen) != 0) return -1;
+  if (path && config_parse_file(worker_config_defs, cfg, path, err, errlen) != 0) {
+    worker_config_free(cfg);
+    return -1;
+  }
+  return 0;
+}
+
+void worker_config_free(worker_config_t *cfg) { config_free(worker_config_defs, cfg); }
+
+void worker_config_log_options(const worker_config_t *cfg, log_options_t *opts) {
+  log_options_defaults(opts);
+  log_topic_config_t *t = &opts->defaults;
+  t->segment_bytes = cfg->log_segment_bytes;
+  t->segment_ms = cfg->log_segment_ms;
+  t->retention_ms = cfg->log_retention_ms;
+  t->retention_bytes = cfg->log_retention_bytes;
+  t->cleanup_policy = cfg->log_cleanup_policy == 0   ? LOG_CLEANUP_DELETE
+                      : cfg->log_cleanup_policy == 1 ? LOG_CLEANUP_COMPACT
+                                                     : LOG_CLEANUP_COMPACT | LOG_CLEANUP_DELETE;
+  t->flush = cfg->log_flush == 0 ? LOG_FLUSH_ALWAYS
+             : cfg->log_flush == 1 ? LOG_FLUSH_INTERVAL : LOG_FLUSH_NEVER;
+  t->flush_interval_ms = cfg->log_flush_interval_ms;
+  t->index_interval_bytes = (int32_t)cfg->log_index_interval_bytes;
+  t->max_message_bytes = (int32_t)cfg->message_max_bytes;
+  opts->num_partitions = (int32_t)cfg->num_partitions;
+  opts->retention_check_interval_ms = cfg->log_retention_check_ms;
+}
+
+int worker_listeners_parse(const char *value, worker_listener_t *out, int max) {
+  int n = 0;
+  const char *p = value;
+  while (*p) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    while (len > 0 && *p == ' ') { p++; len--; }
+    while (len > 0 && p[len - 1] == ' ') len--;
+    static const char scheme[] = "http://";
+    if (n >= max || len <= sizeof scheme - 1 || strncmp(p, scheme, sizeof scheme - 1) != 0)
+      return -1;
+    const char *host = p + sizeof scheme - 1;
+    const char *hend = p + len;
+    const char *colon = NULL;
+    for (const char *q = host; q < hend; q++)
+      if (*q == ':') colon = q;
+    if (!colon || colon == host || (size_t)(colon - host) >= sizeof out[n].host) return -1;
+    char port[8];
+    size_t plen = (size_t)(hend - colon - 1);
+    if (plen == 0 || plen >= sizeof port) return -1;
+    memcpy(port, colon + 1, plen);
+    port[plen] = '\0';
+    char *pe;
+    long pv = strtol(port, &pe, 10);
+    if (*pe != '\0' || pv < 0 || pv > 65535) return -1;
+    memcpy(out[n].host, host, (size_t)(colon - host));
+    out[n].host[colon - host] = '\0';
+    if (out[n].host[0] == '[') { /* [::1] */
+      size_t hl = strlen(out[n].host);
+      if (hl < 3 || out[n].host[hl - 1] != ']') return -1;
+      memmove(out[n].host, out[n].host + 1, hl - 2);
+      out[n].host[hl - 2] = '\0';
+    }
+    out[n].port = (int)pv;
+    n++;
+    if (!end) break;
+    p = end + 1;
+  }
+  return n;
+}
