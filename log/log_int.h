@@ -112,6 +112,16 @@ int log__batch_validate(const uint8_t *batch, size_t len, log_error_t *err);
 
 /* Bytes needed to encode recs[0..n) as one batch. */
 size_t log__batch_encoded_size(const log_record_t *recs, size_t n);
+/* (Added by the codec layer.) log__batch_encoded_size is exact for
+ * log__batch_encode(..., offsets NULL, ...) when no timestamp is -1, when
+ * all are, or when n == 1; when -1 is mixed with given timestamps it is an
+ * upper bound (encode returns the bytes really written). It does not know
+ * offsets: with offsets != NULL (gaps make offset deltas longer) size the
+ * buffer with this function, which is exact for every encode call made
+ * with the same arguments. */
+size_t log__batch_encoded_size_exact(const log_record_t *recs, size_t n,
+                                     int64_t base_offset, const int64_t *offsets,
+                                     int64_t now_ms);
 
 /* Encodes recs[0..n) (n >= 1) as one uncompressed batch at dst (which has
  * log__batch_encoded_size bytes), with baseOffset base_offset, offset
