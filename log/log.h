@@ -234,7 +234,7 @@ int log_partition_unwatch(log_partition_t *p, int fd);
 
 /* Raw read: copies whole batches starting with the batch that contains
  * offset, up to max_bytes (at least one whole batch is returned even if it is
- * larger), into buf (grown with realloc; *buf/*cap are in-out). Sets *len.
+ * larger), into buf (grown with realloc; *buf and *cap are in-out). Sets *len.
  * *len == 0 means offset == end offset. LOG_E_OFFSET_OUT_OF_RANGE when
  * offset is below start or above end. Any thread. */
 int log_partition_read(log_partition_t *p, int64_t offset, size_t max_bytes,

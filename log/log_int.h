@@ -158,4 +158,11 @@ void log__record_iter_close(log__record_iter_t *it);
 int log__errf(log_error_t *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ---- compaction hook (log_cleaner.c) ------------------------------------
+ * One compaction pass over partition p at now_ms, called by log_maintain
+ * for topics whose cleanup.policy has LOG_CLEANUP_COMPACT, from the thread
+ * that runs log_maintain. Returns 0 or a negative error. Storage internals
+ * it may need are in log_store_int.h. */
+int log__cleaner_run(log_partition_t *p, int64_t now_ms, log_error_t *err);
+
 #endif /* RUNNEL_LOG_INT_H */
