@@ -15,7 +15,7 @@
  *                           00000000000000000000.index      offset index
  *                           00000000000000000000.timeindex  time index
  *                           recovery-point                  flushed position
- *   DIR/<topic>.config                                      topic config
+ *                           topic.config (partition 0 only) topic config
  *   DIR/__consumer_offsets-0/...                            group offsets
  *
  * Errors: every function returns 0 (or a count) on success and a negative
