@@ -161,7 +161,7 @@ int cli_topics_main(int argc, char **argv) {
   } else if (strcmp(action, "list") == 0) {
     char **names = NULL;
     rc = log_topic_list(cl.log, include_internal, &names);
-    if (rc != 0) {
+    if (rc < 0) {
       fprintf(stderr, "runnel topics: cannot list topics: %s\n", log_strerror(rc));
       status = CLI_FAILED;
     } else {

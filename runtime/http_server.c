@@ -342,6 +342,12 @@ static void http_conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
       http_response_error(&res, 400, "malformed HTTP request: %s",
                           http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
     uv_read_stop(s);
+    if (c->srv->opts.on_request) {
+      http_request_t req = {.method = http_method_str((enum http_method)c->parser.method),
+                            .path = c->url ? c->url : "", .query = "", .body = "",
+                            .body_len = 0};
+      c->srv->opts.on_request(c->srv->opts.opaque, &req, res.status);
+    }
     http_conn_send(c, &res, 0);
     free(res.body);
   }

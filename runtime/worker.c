@@ -131,7 +131,7 @@ static void worker_on_request(void *opaque, const http_request_t *req, int statu
 static void worker_collect_log(void *opaque, metrics_buf_t *b) {
   worker_t *w = opaque;
   char **names = NULL;
-  if (!w->log || log_topic_list(w->log, true, &names) != 0) return;
+  if (!w->log || log_topic_list(w->log, true, &names) < 0) return;
   static const struct {
     const char *name, *help;
   } fams[] = {

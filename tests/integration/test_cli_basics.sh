@@ -19,7 +19,8 @@ assert_eq "no command status" 2 "$RC"
 for cmd in worker topics produce consume; do
   run "$RUNNEL" "$cmd" --help
   assert_eq "$cmd --help status" 0 "$RC"
-  assert_contains "$cmd --help text" "$OUT" "Usage: runnel $cmd"
+  assert_contains "$cmd --help text" "$OUT" "runnel $cmd"
+  assert_contains "$cmd --help usage" "$OUT" "Usage:"
 done
 
 bad_config() { # description json expected-message
