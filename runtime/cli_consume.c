@@ -252,7 +252,7 @@ int cli_consume_main(int argc, char **argv) {
     for (int p = 0; p < nparts && (max < 0 || printed < max); p++) {
       if (!readers[p]) continue;
       log_record_t rec;
-      int rc;
+      int rc = 0;
       while ((max < 0 || printed < max) && (rc = log_reader_next(readers[p], &rec, &err)) == 1) {
         if (cli_print_record(stdout, json, topic, p, &rec) != 0) {
           /* stdout closed (e.g. piped into head): stop quietly. */
