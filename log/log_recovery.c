@@ -16,6 +16,13 @@
  * more than is on disk.
  *
  * Recovery (log__recovery_run):
+ *   0. finish or discard an interrupted compaction (finish_compaction; the
+ *      protocol is at the top of log_cleaner.c): delete every *.cleaned
+ *      file; for each <base>.log.swap whose <base>.log exists, delete
+ *      <base>.index and <base>.timeindex (they may be the old or the new
+ *      ones) and rename the swap over <base>.log, so the indexes are
+ *      rebuilt in step 2; a swap without its .log (retention deleted the
+ *      segment) is deleted; then fsync the directory;
  *   1. list <20 digits>.log files; delete *.tmp leftovers and index files
  *      whose segment is gone;
  *   2. segments before the recovery point: load their indexes (rebuild
@@ -92,6 +99,60 @@ static bool is_segment_name(const char *name, const char *ext, int64_t *base) {
   return true;
 }
 
+/* Step 0: the compaction leftovers. A crash before the commit point (the
+ * rename to .log.swap) leaves only *.cleaned files: the original is whole.
+ * After it the swap holds the compacted segment: finish the rename. */
+static int finish_compaction(log_partition_t *p, log_error_t *err) {
+  DIR *d = opendir(p->dir);
+  if (!d)
+    return log__errf(err, -errno, "%s: %s", p->dir, strerror(errno));
+  bool changed = false;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    int64_t base;
+    if (is_segment_name(de->d_name, ".log.cleaned", &base) ||
+        is_segment_name(de->d_name, ".index.cleaned", &base) ||
+        is_segment_name(de->d_name, ".timeindex.cleaned", &base)) {
+      unlinkat(dirfd(d), de->d_name, 0);
+      changed = true;
+      continue;
+    }
+    if (!is_segment_name(de->d_name, ".log.swap", &base))
+      continue;
+    char name[48];
+    struct stat st;
+    log__segment_name(name, base);
+    strcat(name, ".log");
+    changed = true;
+    if (fstatat(dirfd(d), name, &st, 0) < 0 && errno == ENOENT) {
+      unlinkat(dirfd(d), de->d_name, 0);
+      log__event(p->log, 1, "%s: dropped the compacted copy of segment %" PRId64
+                 ": the segment was deleted", p->label, base);
+      continue;
+    }
+    log__segment_name(name, base);
+    strcat(name, ".index");
+    unlinkat(dirfd(d), name, 0);
+    log__segment_name(name, base);
+    strcat(name, ".timeindex");
+    unlinkat(dirfd(d), name, 0);
+    log__segment_name(name, base);
+    strcat(name, ".log");
+    if (renameat(dirfd(d), de->d_name, dirfd(d), name) < 0) {
+      int e = errno;
+      closedir(d);
+      return log__errf(err, -e, "%s/%s: rename: %s", p->dir, de->d_name, strerror(e));
+    }
+    log__event(p->log, 1, "%s: finished an interrupted compaction of segment %" PRId64,
+               p->label, base);
+  }
+  closedir(d);
+  int rc = changed ? log__fsync_dir(p->dir) : 0;
+  if (rc < 0)
+    return log__errf(err, rc, "%s: fsync: %s", p->dir, strerror(-rc));
+  return 0;
+}
+
 /* Lists segment base offsets (sorted) and removes leftovers. */
 static int list_segments(log_partition_t *p, int64_t **bases, size_t *n, log_error_t *err) {
   DIR *d = opendir(p->dir);
@@ -155,7 +216,9 @@ static int add_segment(log_partition_t *p, log__segment_t *seg) {
 int log__recovery_run(log_partition_t *p, log_error_t *err) {
   int64_t *bases = NULL;
   size_t n = 0;
-  int rc = list_segments(p, &bases, &n, err);
+  int rc = finish_compaction(p, err);
+  if (rc == 0)
+    rc = list_segments(p, &bases, &n, err);
   if (rc < 0)
     return rc;
 

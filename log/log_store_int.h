@@ -8,6 +8,8 @@
  * The codec (bytes only) is declared in log_int.h; this header knows files.
  *
  * Locks, in the order they may be taken:
+ *   cleaner_mu       (static in log_cleaner.c) one compaction pass at a
+ *                    time; taken with no other lock held
  *   log->mu          topic table, graveyard
  *   p->append_mu     one appender at a time (log_partition_append)
  *   p->flush_mu      one flusher at a time (fsync + recovery-point file)
@@ -240,6 +242,32 @@ typedef struct {
 int log__recovery_run(log_partition_t *p, log_error_t *err);
 /* Writes p->dir/recovery-point atomically from rp. Caller holds flush_mu. */
 int log__recovery_point_write(log_partition_t *p, const log__recovery_point_t *rp);
+
+/* ---- compaction (log_cleaner.c) -----------------------------------------
+ * The pass itself is log__cleaner_run (log_int.h). File names and the swap
+ * protocol are described at the top of log_cleaner.c; recovery completes
+ * or discards an interrupted swap (log__recovery_run).
+ *
+ * Test hook: when set, called after each step of a segment's swap with the
+ * step and the segment's base offset. A non-zero return stops the pass
+ * right there, as if the process had died: no cleanup, the files stay as
+ * the step left them, and log__cleaner_run returns that value (when
+ * negative; a positive value returns 0). Not thread-safe to change while a
+ * log is in use by other threads. */
+enum {
+  LOG__CLEAN_STEP_CLEANED = 1, /* <base>.log.cleaned + .index.cleaned +
+                                  .timeindex.cleaned written and fsynced */
+  LOG__CLEAN_STEP_SWAP = 2,    /* renamed to <base>.log.swap, dir fsynced:
+                                  the commit point */
+  LOG__CLEAN_STEP_RENAMED = 3, /* indexes and .log renamed into place, dir
+                                  fsynced; memory still holds the old
+                                  segment object */
+};
+extern int (*log__cleaner_hook)(log_partition_t *p, int step, int64_t base_offset);
+/* Upper bound of the key -> offset map, in slots of 16 bytes (default
+ * 1 << 22: 64 MiB, as Kafka's log.cleaner.dedupe.buffer.size is 128 MiB
+ * for all cleaner threads). Tests lower it to exercise a map that fills. */
+extern size_t log__cleaner_map_slots_max;
 
 /* ---- topics (log_topic.c) ----------------------------------------------- */
 
