@@ -11,6 +11,8 @@ int cli_worker_main(int argc, char **argv);   /* cli_worker.c */
 int cli_topics_main(int argc, char **argv);   /* cli_topics.c */
 int cli_produce_main(int argc, char **argv);  /* cli_produce.c */
 int cli_consume_main(int argc, char **argv);  /* cli_consume.c */
+int cli_test_main(int argc, char **argv);     /* cli_test.c */
+int cli_run_main(int argc, char **argv);      /* cli_worker.c */
 
 /* Exit statuses. */
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };

@@ -12,6 +12,17 @@
 #include "worker.h"
 #include "worker_config.h"
 
+static void cli_run_usage(FILE *f) {
+  fprintf(f,
+          "Usage: runnel run JOB.lua [JOB.lua ...] [--config worker.json] [options]\n"
+          "\n"
+          "Runs a worker hosting the given Lua jobs (and any in the config's \"jobs\").\n"
+          "A job that does not load stops start-up with its file:line and status 2.\n"
+          "Stops cleanly on SIGINT or SIGTERM, after committing every task.\n"
+          "\n"
+          "Options are those of runnel worker (see runnel worker --help).\n");
+}
+
 static void cli_worker_usage(FILE *f) {
   fprintf(f,
           "Usage: runnel worker [--config worker.json] [options]\n"
@@ -31,7 +42,9 @@ static void cli_worker_usage(FILE *f) {
           "usage or a bad config.\n");
 }
 
-int cli_worker_main(int argc, char **argv) {
+/* `runnel worker` and `runnel run JOB.lua...` share everything but the
+ * positional job files. */
+static int cli_worker_common(int argc, char **argv, int with_jobs) {
   static const struct option longopts[] = {
       {"config", required_argument, NULL, 'c'},
       {"data-dir", required_argument, NULL, 'd'},
@@ -74,13 +87,18 @@ int cli_worker_main(int argc, char **argv) {
       free(md);
       return CLI_OK;
     }
-    case 'h': cli_worker_usage(stdout); return CLI_OK;
-    default: cli_worker_usage(stderr); return CLI_USAGE;
+    case 'h': (with_jobs ? cli_run_usage : cli_worker_usage)(stdout); return CLI_OK;
+    default: (with_jobs ? cli_run_usage : cli_worker_usage)(stderr); return CLI_USAGE;
     }
   }
-  if (optind < argc) {
+  if (!with_jobs && optind < argc) {
     fprintf(stderr, "runnel worker: unexpected argument \"%s\"\n", argv[optind]);
     cli_worker_usage(stderr);
+    return CLI_USAGE;
+  }
+  if (with_jobs && optind == argc) {
+    fprintf(stderr, "runnel run: expects at least one JOB.lua\n");
+    cli_run_usage(stderr);
     return CLI_USAGE;
   }
 
@@ -109,7 +127,11 @@ int cli_worker_main(int argc, char **argv) {
     worker_config_free(&cfg);
     return CLI_USAGE;
   }
-  int status = worker_run(&cfg, config_path);
+  int status = worker_run(&cfg, config_path, with_jobs ? argv + optind : NULL);
   worker_config_free(&cfg);
   return status;
 }
+
+int cli_worker_main(int argc, char **argv) { return cli_worker_common(argc, argv, 0); }
+
+int cli_run_main(int argc, char **argv) { return cli_worker_common(argc, argv, 1); }

@@ -51,6 +51,9 @@ static void config_expected(const config_def_t *d, char *buf, size_t len) {
       n += (size_t)snprintf(buf + n, len - n, "%s%s", c == d->choices ? "" : ", ", *c);
     break;
   }
+  case CONFIG_LIST:
+    snprintf(buf, len, "a list of strings");
+    break;
   case CONFIG_STRING:
     if (d->validate) {
       d->validate("", buf, len); /* fills the expected form */
@@ -59,6 +62,20 @@ static void config_expected(const config_def_t *d, char *buf, size_t len) {
     }
     break;
   }
+}
+
+static void config_list_free(char **list) {
+  if (!list) return;
+  for (char **p = list; *p; p++) free(*p);
+  free(list);
+}
+
+/* Replaces the list in field (freeing the old one). */
+static void config_store_list(char *field, char **list) {
+  char **old;
+  memcpy(&old, field, sizeof old);
+  config_list_free(old);
+  memcpy(field, &list, sizeof list);
 }
 
 /* Stores a value given as a string into target. Returns 0 or -1. */
@@ -87,6 +104,27 @@ static int config_store(const config_def_t *d, void *target, const char *s) {
       }
     }
     return -1;
+  case CONFIG_LIST: {
+    /* One comma-separated string; empty items are dropped. */
+    size_t n = 1;
+    for (const char *c = s; *c; c++) n += *c == ',';
+    char **list = calloc(n + 1, sizeof *list);
+    if (!list) return -1;
+    size_t k = 0;
+    for (const char *c = s; *c;) {
+      size_t l = strcspn(c, ",");
+      const char *b = c, *e = c + l;
+      while (b < e && *b == ' ') b++;
+      while (e > b && e[-1] == ' ') e--;
+      if (e > b && !(list[k++] = strndup(b, (size_t)(e - b)))) {
+        config_list_free(list);
+        return -1;
+      }
+      c += l + (c[l] == ',');
+    }
+    config_store_list(field, list);
+    return 0;
+  }
   case CONFIG_STRING: {
     char why[256];
     if (d->validate && d->validate(s, why, sizeof why) != 0) return -1;
@@ -104,7 +142,7 @@ static int config_store(const config_def_t *d, void *target, const char *s) {
 
 int config_defaults(const config_def_t *defs, void *target, char *err, size_t errlen) {
   for (const config_def_t *d = defs; d->key; d++) {
-    if (d->type == CONFIG_STRING) {
+    if (d->type == CONFIG_STRING || d->type == CONFIG_LIST) {
       char *null = NULL;
       memcpy((char *)target + d->offset, &null, sizeof null);
     }
@@ -160,6 +198,29 @@ static int config_apply(const config_def_t *defs, void *target, const char *name
     s = num;
   } else if ((YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) && d->type == CONFIG_BOOL) {
     s = YAJL_IS_TRUE(v) ? "true" : "false";
+  }
+  if (YAJL_IS_ARRAY(v) && d->type == CONFIG_LIST) {
+    size_t n = v->u.array.len;
+    char **list = calloc(n + 1, sizeof *list);
+    int ok = list != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+      yajl_val item = v->u.array.values[i];
+      if (!YAJL_IS_STRING(item)) {
+        char got[256];
+        config_describe_node(item, got, sizeof got);
+        snprintf(err, errlen, "%s: %s[%zu]: expected a string, got %s", name, path, i, got);
+        config_list_free(list);
+        return -1;
+      }
+      ok = (list[i] = strdup(item->u.string)) != NULL;
+    }
+    if (!ok) {
+      config_list_free(list);
+      snprintf(err, errlen, "%s: out of memory", name);
+      return -1;
+    }
+    config_store_list((char *)target + d->offset, list);
+    return 0;
   }
   if (s && config_store(d, target, s) == 0) return 0;
 
@@ -292,6 +353,10 @@ int config_parse_file(const config_def_t *defs, void *target, const char *path, 
 
 void config_free(const config_def_t *defs, void *target) {
   for (const config_def_t *d = defs; d->key; d++) {
+    if (d->type == CONFIG_LIST) {
+      config_store_list((char *)target + d->offset, NULL);
+      continue;
+    }
     if (d->type != CONFIG_STRING) continue;
     char *s;
     memcpy(&s, (char *)target + d->offset, sizeof s);
@@ -318,7 +383,7 @@ static int config_append(char **out, size_t *len, size_t *cap, const char *text)
 }
 
 char *config_docs_markdown(const config_def_t *defs) {
-  static const char *const type_names[] = {"string", "integer", "boolean", "enum"};
+  static const char *const type_names[] = {"string", "integer", "boolean", "enum", "list"};
   char *out = NULL;
   size_t len = 0, cap = 0;
   int rc = config_append(&out, &len, &cap,

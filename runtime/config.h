@@ -23,6 +23,8 @@ typedef enum {
   CONFIG_INT,    /* int64_t, within [min, max] */
   CONFIG_BOOL,   /* bool */
   CONFIG_ENUM,   /* int: index into choices */
+  CONFIG_LIST,   /* char **, NULL-terminated (owned): a JSON array of strings,
+                    or one comma-separated string */
 } config_type_t;
 
 typedef struct {

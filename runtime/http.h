@@ -87,6 +87,11 @@ typedef struct {
   http_route_fn fn;
 } http_route_t;
 
+/* Finds parameter `name` in a query string ("a=1&b=x%20y") and writes its
+ * percent-decoded value ('+' as space) to buf. Returns 1 when present, 0
+ * when absent, -1 when malformed or longer than len - 1. */
+int http_query_get(const char *query, const char *name, char *buf, size_t len);
+
 /* Dispatches req over routes (terminated by a NULL method): the first route
  * whose pattern matches and whose method matches runs; a matching path with
  * no matching method gives 405, no match 404, both in the error shape. */

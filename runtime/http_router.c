@@ -53,3 +53,39 @@ void http_route(const http_route_t *routes, void *opaque, const http_request_t *
   else
     http_response_error(res, 404, "Unknown path: %s", req->path);
 }
+
+static int http_router_hex(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+int http_query_get(const char *query, const char *name, char *buf, size_t len) {
+  size_t nlen = strlen(name);
+  for (const char *p = query; p && *p;) {
+    const char *amp = strchr(p, '&');
+    size_t plen = amp ? (size_t)(amp - p) : strlen(p);
+    if (plen >= nlen && strncmp(p, name, nlen) == 0 && (plen == nlen || p[nlen] == '=')) {
+      const char *v = plen == nlen ? p + plen : p + nlen + 1;
+      const char *end = p + plen;
+      size_t j = 0;
+      for (; v < end; v++) {
+        if (j + 1 >= len) return -1;
+        if (*v == '%') {
+          if (end - v < 3) return -1;
+          int a = http_router_hex((unsigned char)v[1]), b = http_router_hex((unsigned char)v[2]);
+          if (a < 0 || b < 0 || (a == 0 && b == 0)) return -1;
+          buf[j++] = (char)(a * 16 + b);
+          v += 2;
+        } else {
+          buf[j++] = *v == '+' ? ' ' : *v;
+        }
+      }
+      buf[j] = '\0';
+      return 1;
+    }
+    p = amp ? amp + 1 : NULL;
+  }
+  return 0;
+}

@@ -22,6 +22,8 @@ static const struct {
     {"topics", cli_topics_main, "create, list, describe and delete topics"},
     {"produce", cli_produce_main, "append lines from stdin to a topic"},
     {"consume", cli_consume_main, "print records of a topic"},
+    {"run", cli_run_main, "run a worker hosting Lua jobs"},
+    {"test", cli_test_main, "run a Lua job over JSON lines, without a worker"},
 };
 
 static void usage(FILE *f) {

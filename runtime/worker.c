@@ -12,11 +12,8 @@
 #include <uv.h>
 #include <yajl/yajl_gen.h>
 
-#include "datadir.h"
-#include "http.h"
-#include "log.h"
 #include "logger.h"
-#include "metrics.h"
+#include "worker_int.h"
 
 #ifndef RUNNEL_VERSION
 #define RUNNEL_VERSION "0.0.0"
@@ -25,20 +22,6 @@
 #define RUNNEL_COMMIT "unknown"
 #endif
 
-typedef enum { WORKER_RUNNING, WORKER_STOPPING } worker_state_t;
-
-typedef struct {
-  const worker_config_t *cfg;
-  uv_loop_t loop;
-  uv_signal_t sigint, sigterm;
-  uv_timer_t shutdown_timer;
-  http_server_t *http;
-  metrics_t *metrics;
-  log_t *log;
-  datadir_t datadir;
-  worker_state_t state;
-  int exit_status;
-} worker_t;
 
 /* ---- REST routes -------------------------------------------------------- */
 
@@ -109,6 +92,7 @@ static const http_route_t worker_routes[] = {
     {"GET", "/", worker_get_root},
     {"GET", "/health", worker_get_health},
     {"GET", "/metrics", worker_get_metrics},
+    WORKER_JOB_ROUTES,
     {NULL, NULL, NULL},
 };
 
@@ -245,7 +229,7 @@ static int worker_open_log(worker_t *w) {
   return 0;
 }
 
-int worker_run(const worker_config_t *cfg, const char *config_name) {
+int worker_run(const worker_config_t *cfg, const char *config_name, char **job_files) {
   worker_t w;
   memset(&w, 0, sizeof w);
   w.cfg = cfg;
@@ -265,6 +249,10 @@ int worker_run(const worker_config_t *cfg, const char *config_name) {
 
   if (worker_open_log(&w) != 0) goto out;
   metrics_add_collector(w.metrics, worker_collect_log, &w);
+  if (worker_jobs_start(&w, job_files) != 0) {
+    w.exit_status = 2;
+    goto out;
+  }
 
   uv_signal_init(&w.loop, &w.sigint);
   uv_signal_init(&w.loop, &w.sigterm);
@@ -286,6 +274,7 @@ int worker_run(const worker_config_t *cfg, const char *config_name) {
   uv_run(&w.loop, UV_RUN_DEFAULT);
 
 out:
+  worker_jobs_stop(&w);
   if (w.log) {
     int rc = log_close(w.log);
     if (rc != 0) {

@@ -16,8 +16,10 @@
 
 #include "worker_config.h"
 
-/* Runs a worker until it is told to stop. Returns the process exit status
- * (0 clean stop, 1 failure); failures are logged with what was wrong. */
-int worker_run(const worker_config_t *cfg, const char *config_name);
+/* Runs a worker until it is told to stop, with the jobs of cfg->jobs and
+ * job_files (NULL-terminated, may be NULL; `runnel run`). Returns the
+ * process exit status (0 clean stop, 1 failure, 2 a job that does not
+ * load); failures are logged with what was wrong. */
+int worker_run(const worker_config_t *cfg, const char *config_name, char **job_files);
 
 #endif

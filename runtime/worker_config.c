@@ -63,17 +63,62 @@ const config_def_t worker_config_defs[] = {
      WC(log_index_interval_bytes), NULL, "Bytes between offset index entries."},
     {"message.max.bytes", CONFIG_INT, "1048588", 64, 2147483647, NULL,
      WC(message_max_bytes), NULL, "Default `max.message.bytes`: largest record batch."},
+    {"jobs", CONFIG_LIST, NULL, 0, 0, NULL, WC(jobs), NULL,
+     "Lua job files the worker runs at start (paths, relative to the working directory). "
+     "Jobs submitted through `POST /jobs` are kept in the log and come back by themselves."},
+    {"stream.threads", CONFIG_INT, "0", 0, 256, NULL, WC(stream_threads), NULL,
+     "Stream threads that run job tasks; 0: one per CPU core."},
+    {"commit.interval.ms", CONFIG_INT, "1000", 1, INT64_MAX, NULL, WC(commit_interval_ms), NULL,
+     "How often tasks commit their state and input positions (Kafka Streams' name)."},
+    {"cache.max.bytes.buffering", CONFIG_INT, "10485760", 0, INT64_MAX, NULL,
+     WC(cache_max_bytes), NULL,
+     "Bytes of write-back cache for all state stores of a thread (Kafka Streams' name); "
+     "0 disables caching."},
+    {"lua.memory.limit.bytes", CONFIG_INT, "268435456", 1048576, INT64_MAX, NULL,
+     WC(lua_memory_limit), NULL, "Memory one job may use on one thread; past it the "
+     "operator call fails (the record goes to the dead-letter topic)."},
+    {"lua.instruction.budget", CONFIG_INT, "10000000", 1000, INT64_MAX, NULL,
+     WC(lua_instruction_budget), NULL, "Lua VM instructions one record may take through a "
+     "job; past it the call is stopped (the record goes to the dead-letter topic)."},
+    {"lua.sandbox.allow", CONFIG_LIST, NULL, 0, 0, NULL, WC(lua_allow), NULL,
+     "Libraries job code may use beyond the sandbox: any of `os`, `io`, `debug`, `load`."},
     CONFIG_END,
 };
+
+/* Checks what one key's table entry cannot: the names in lua.sandbox.allow. */
+static int worker_config_check(worker_config_t *cfg, const char *where, char *err,
+                               size_t errlen) {
+  for (char **a = cfg->lua_allow; a && *a; a++) {
+    if (strcmp(*a, "os") && strcmp(*a, "io") && strcmp(*a, "debug") && strcmp(*a, "load")) {
+      snprintf(err, errlen, "%s: lua.sandbox.allow: expected os, io, debug or load, got \"%s\"",
+               where, *a);
+      return -1;
+    }
+  }
+  return 0;
+}
 
 int worker_config_load(worker_config_t *cfg, const char *path, char *err, size_t errlen) {
   memset(cfg, 0, sizeof *cfg);
   if (config_defaults(worker_config_defs, cfg, err, errlen) != 0) return -1;
-  if (path && config_parse_file(worker_config_defs, cfg, path, err, errlen) != 0) {
+  if (path && (config_parse_file(worker_config_defs, cfg, path, err, errlen) != 0 ||
+               worker_config_check(cfg, path, err, errlen) != 0)) {
     worker_config_free(cfg);
     return -1;
   }
   return 0;
+}
+
+void worker_config_lua_options(const worker_config_t *cfg, luavm_options_t *opts) {
+  luavm_options_defaults(opts);
+  opts->memory_limit = (size_t)cfg->lua_memory_limit;
+  opts->instruction_budget = cfg->lua_instruction_budget;
+  for (char **a = cfg->lua_allow; a && *a; a++) {
+    if (!strcmp(*a, "os")) opts->allow_os = true;
+    if (!strcmp(*a, "io")) opts->allow_io = true;
+    if (!strcmp(*a, "debug")) opts->allow_debug = true;
+    if (!strcmp(*a, "load")) opts->allow_load = true;
+  }
 }
 
 void worker_config_free(worker_config_t *cfg) { config_free(worker_config_defs, cfg); }

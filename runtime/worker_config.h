@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "luavm.h"
 
 typedef struct {
   char *listeners;                  /* listeners */
@@ -30,6 +31,13 @@ typedef struct {
   int64_t log_flush_interval_ms;    /* log.flush.interval.ms */
   int64_t log_index_interval_bytes; /* log.index.interval.bytes */
   int64_t message_max_bytes;        /* message.max.bytes */
+  char **jobs;                      /* jobs: Lua job files to run */
+  int64_t stream_threads;           /* stream.threads (0: one per core) */
+  int64_t commit_interval_ms;       /* commit.interval.ms */
+  int64_t cache_max_bytes;          /* cache.max.bytes.buffering */
+  int64_t lua_memory_limit;         /* lua.memory.limit.bytes */
+  int64_t lua_instruction_budget;   /* lua.instruction.budget */
+  char **lua_allow;                 /* lua.sandbox.allow: os, io, debug, load */
 } worker_config_t;
 
 /* The key table (NULL-key terminated). */
@@ -39,6 +47,9 @@ extern const config_def_t worker_config_defs[];
  * Returns 0, or -1 with a message naming the file and key in err. */
 int worker_config_load(worker_config_t *cfg, const char *path, char *err, size_t errlen);
 void worker_config_free(worker_config_t *cfg);
+
+/* The Lua sandbox options the config implies. */
+void worker_config_lua_options(const worker_config_t *cfg, luavm_options_t *opts);
 
 /* The log options the config implies (topic defaults, partitions, flush). */
 void worker_config_log_options(const worker_config_t *cfg, log_options_t *opts);

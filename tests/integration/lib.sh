@@ -41,12 +41,13 @@ finish() {
   [ "$FAILED" -eq 0 ]
 }
 
-# start_worker NAME ARGS...: starts `runnel worker ARGS` in the background
-# with its stderr in $T/NAME.log, waits for "started", and sets PORT (the
-# first listener's port) and WORKER_PID.
+# start_worker NAME [run] ARGS...: starts `runnel worker ARGS` (or
+# `runnel run ARGS`) in the background with its stderr in $T/NAME.log, waits
+# for "started", and sets PORT (the first listener's port) and WORKER_PID.
 start_worker() {
-  local name=$1; shift
-  "$RUNNEL" worker "$@" 2>"$T/$name.log" &
+  local name=$1 cmd=worker; shift
+  if [ "${1:-}" = run ]; then cmd=run; shift; fi
+  "$RUNNEL" "$cmd" "$@" 2>"$T/$name.log" &
   WORKER_PID=$!
   WORKER_PIDS+=("$WORKER_PID")
   local i

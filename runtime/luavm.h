@@ -1,0 +1,113 @@
+/*
+ * luavm.h: one sandboxed Lua 5.4 state, as every job (and later the Lua
+ * transform of connectors) runs its code in.
+ *
+ * - Memory: a lua_Alloc that counts bytes and refuses allocations past
+ *   memory_limit, so a memory bomb fails with a Lua "not enough memory"
+ *   error inside that call instead of taking the worker down.
+ * - CPU: an instruction-count hook (lua_sethook with LUA_MASKCOUNT) armed by
+ *   luavm_pcall; a call that runs more than instruction_budget VM
+ *   instructions is stopped with LUAVM_E_BUDGET.
+ * - Sandbox: user code is loaded in text mode only, into the global table
+ *   from which os.execute, os.exit, os.remove, os.rename, os.tmpname,
+ *   os.getenv, io, loadfile, dofile, load of binary chunks, debug,
+ *   package.loadlib, package.cpath/path searchers and require of files are
+ *   removed unless the options allow them. Kept: base functions (pairs,
+ *   ipairs, type, tostring, tonumber, select, error, assert, pcall, xpcall,
+ *   next, rawget/rawset/rawequal/rawlen, setmetatable, getmetatable,
+ *   print -> the worker's log), string, table, math, utf8, coroutine,
+ *   os.time, os.clock, os.date, and load of text chunks into a given env.
+ * - Errors: every call goes through lua_pcall with a message handler that
+ *   appends a traceback; messages keep Lua's "file:line:" prefix.
+ *
+ * Threads: a luavm_t belongs to one thread at a time.
+ */
+#ifndef RUNNEL_LUAVM_H
+#define RUNNEL_LUAVM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <lua.h>
+
+/* Results of luavm_pcall and luavm_load_*. */
+enum {
+  LUAVM_OK = 0,
+  LUAVM_E_SYNTAX = -2001,  /* the chunk does not compile */
+  LUAVM_E_RUNTIME = -2002, /* a Lua error was raised */
+  LUAVM_E_MEMORY = -2003,  /* memory_limit reached */
+  LUAVM_E_BUDGET = -2004,  /* instruction_budget exhausted */
+};
+
+typedef struct {
+  size_t memory_limit;          /* bytes for the whole state; 0 = none */
+  int64_t instruction_budget;   /* per luavm_pcall; 0 = none */
+  bool allow_os;                /* keep os.execute/exit/remove/rename/getenv/tmpname */
+  bool allow_io;                /* keep io */
+  bool allow_debug;             /* keep debug */
+  bool allow_load;              /* keep loadfile/dofile/require of files */
+  /* Where print() goes (one call per print, text without newline); NULL:
+   * stderr. */
+  void (*print)(void *opaque, const char *text, size_t len);
+  void *print_opaque;
+} luavm_options_t;
+
+typedef struct luavm_s luavm_t;
+
+void luavm_options_defaults(luavm_options_t *opts); /* 256 MiB, 10M instructions */
+
+/* Creates a state with the sandbox applied and the `runnel` global table
+ * created (empty; the runtime registers its primitives into it). */
+int luavm_new(const luavm_options_t *opts, luavm_t **out, char *err, size_t errlen);
+void luavm_free(luavm_t *vm);
+
+lua_State *luavm_state(luavm_t *vm);
+
+/* Loads a text chunk (chunkname as Lua wants it, e.g. "@jobs/wc.lua" so
+ * messages read "jobs/wc.lua:3: ...") and leaves the compiled function on
+ * the stack. LUAVM_E_SYNTAX with the compiler's message in err. */
+int luavm_load(luavm_t *vm, const char *chunkname, const char *text, size_t len, char *err,
+               size_t errlen);
+/* Reads path and loads it as above (chunkname "@path"). */
+int luavm_load_file(luavm_t *vm, const char *path, char *err, size_t errlen);
+
+/* lua_pcall with the traceback handler, the instruction budget armed and
+ * the memory limit enforced. On error the stack is as before the call
+ * minus the function and arguments, err holds the message (first line is
+ * Lua's "file:line: message"; then "stack traceback:"), and the return
+ * value says which kind of failure. */
+int luavm_pcall(luavm_t *vm, int nargs, int nresults, char *err, size_t errlen);
+
+/* Bytes currently allocated by the state. */
+size_t luavm_memory(const luavm_t *vm);
+
+/* ---- JSON <-> Lua (luavm_json.c, with yajl) -----------------------------
+ * Objects become tables with string keys; arrays become sequences 1..n
+ * (an empty array becomes an empty table marked as an array through a
+ * metatable so that it encodes back as []); integers stay integers
+ * (lua_Integer), other numbers become floats; null becomes runnel.null
+ * (a light userdata sentinel, also available from C as luavm_null()).
+ * Encoding: a table with keys 1..n only (n >= 1), or the array marker, is
+ * an array; any other table an object (non-string keys: integers are
+ * written as strings, other key types are an error); NaN and infinities
+ * are an error; nesting deeper than 256 is an error; cycles are caught by
+ * the depth limit. */
+
+/* The sentinel for JSON null. */
+void *luavm_null(void);
+
+/* Decodes JSON text and pushes the value. Returns 0, or -1 with a message
+ * in err (yajl's, with the byte offset) and nothing pushed. */
+int luavm_json_decode(lua_State *L, const char *json, size_t len, char *err, size_t errlen);
+
+/* Encodes the value at idx as JSON into *buf (grown with realloc; *cap in
+ * and out), setting *len. Returns 0, or -1 with a message naming the path
+ * of the bad value (e.g. "value.items[3]: cannot encode a function"). */
+int luavm_json_encode(lua_State *L, int idx, char **buf, size_t *cap, size_t *len, char *err,
+                      size_t errlen);
+
+/* Registers runnel.json.decode(text) and runnel.json.encode(value) and
+ * runnel.null in the runnel table of L. */
+void luavm_json_register(lua_State *L);
+
+#endif

@@ -1,0 +1,516 @@
+/*
+ * topo_driver.c: `runnel test`, the test driver: runs a job over JSON
+ * lines in one thread, with in-memory topics and stores, and prints every
+ * record the job writes, in emission order. The same engine as the
+ * worker's (topo_task.c) runs; only the log behind topo_io_t differs.
+ *
+ * Rules (docs/lua-jobs.md, "Testing jobs"):
+ * - every topic has one partition unless an input line names another;
+ * - a record written to a topic the job reads (its repartition topics, or
+ *   a user topic it consumes) is processed right after the record that
+ *   caused it, before the next input line (as TopologyTestDriver does);
+ * - records of internal topics are not printed; the dead-letter topic is;
+ * - every store update is visible at once (no caching), and state is
+ *   committed after every input line;
+ * - a key or value is printed as JSON when its bytes are valid JSON, and
+ *   as a JSON string otherwise.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
+#include <yajl/yajl_tree.h>
+
+#include "topo_int.h"
+
+typedef struct {
+  char *topic;
+  int32_t partitions;
+  int64_t *next_offset;     /* per partition */
+} drv_topic_t;
+
+typedef struct drv_rec_s {
+  struct drv_rec_s *next;
+  char *topic;
+  int32_t partition;
+  int64_t offset;
+  int64_t ts;
+  char *key;
+  int32_t klen;
+  char *val;
+  int32_t vlen;
+  log_header_t *headers;
+  int32_t nheaders;
+} drv_rec_t;
+
+typedef struct {
+  const topo_job_t *job;
+  topo_vm_t *vm;
+  drv_topic_t *topics;
+  int ntopics;
+  topo_task_t **tasks;      /* [sub * max_parts + partition] */
+  int max_parts;
+  drv_rec_t *head, *tail;   /* records appended, waiting to be printed/processed */
+  FILE *out;
+  int64_t wall_clock;
+  topo_io_t io;
+} drv_t;
+
+static drv_topic_t *drv_topic(drv_t *d, const char *name, int create) {
+  for (int i = 0; i < d->ntopics; i++)
+    if (strcmp(d->topics[i].topic, name) == 0) return &d->topics[i];
+  if (!create) return NULL;
+  drv_topic_t *nt = realloc(d->topics, (size_t)(d->ntopics + 1) * sizeof *nt);
+  if (!nt) return NULL;
+  d->topics = nt;
+  drv_topic_t *t = &d->topics[d->ntopics++];
+  t->topic = strdup(name);
+  t->partitions = 1;
+  t->next_offset = calloc(1, sizeof *t->next_offset);
+  return t;
+}
+
+static int drv_grow(drv_topic_t *t, int32_t partitions) {
+  if (partitions <= t->partitions) return 0;
+  int64_t *no = realloc(t->next_offset, (size_t)partitions * sizeof *no);
+  if (!no) return -ENOMEM;
+  for (int32_t p = t->partitions; p < partitions; p++) no[p] = 0;
+  t->next_offset = no;
+  t->partitions = partitions;
+  return 0;
+}
+
+/* ---- topo_io_t over in-memory topics ------------------------------------ */
+
+static int drv_io_partitions(void *opaque, const char *topic) {
+  drv_topic_t *t = drv_topic(opaque, topic, 1);
+  return t ? t->partitions : -ENOMEM;
+}
+
+static int drv_io_create(void *opaque, const char *topic, int32_t partitions, bool compact,
+                         char *err, size_t errlen) {
+  drv_topic_t *t = drv_topic(opaque, topic, 1);
+  if (!t) return -ENOMEM;
+  return drv_grow(t, partitions > 0 ? partitions : 1);
+}
+
+static char *drv_dup(const void *p, int32_t n) {
+  char *c = malloc(n > 0 ? (size_t)n : 1);
+  if (c && n > 0) memcpy(c, p, (size_t)n);
+  return c;
+}
+
+static int drv_io_append(void *opaque, const char *topic, int32_t partition,
+                         const log_record_t *recs, size_t n, int64_t *base, char *err,
+                         size_t errlen) {
+  drv_t *d = opaque;
+  drv_topic_t *t = drv_topic(d, topic, 1);
+  if (!t || drv_grow(t, partition + 1) != 0) return -ENOMEM;
+  if (base) *base = t->next_offset[partition];
+  for (size_t i = 0; i < n; i++) {
+    drv_rec_t *r = calloc(1, sizeof *r);
+    if (!r) return -ENOMEM;
+    r->topic = strdup(topic);
+    r->partition = partition;
+    r->offset = t->next_offset[partition]++;
+    r->ts = recs[i].timestamp;
+    r->klen = recs[i].key ? recs[i].key_len : -1;
+    r->key = recs[i].key ? drv_dup(recs[i].key, recs[i].key_len) : NULL;
+    r->vlen = recs[i].value ? recs[i].value_len : -1;
+    r->val = recs[i].value ? drv_dup(recs[i].value, recs[i].value_len) : NULL;
+    if (recs[i].header_count > 0) {
+      r->headers = calloc((size_t)recs[i].header_count, sizeof *r->headers);
+      r->nheaders = recs[i].header_count;
+      for (int32_t h = 0; h < r->nheaders; h++) {
+        const log_header_t *src = &recs[i].headers[h];
+        r->headers[h].key = drv_dup(src->key, src->key_len);
+        r->headers[h].key_len = src->key_len;
+        r->headers[h].value = src->value ? drv_dup(src->value, src->value_len) : NULL;
+        r->headers[h].value_len = src->value ? src->value_len : -1;
+      }
+    }
+    if (d->tail) d->tail->next = r;
+    else d->head = r;
+    d->tail = r;
+  }
+  return 0;
+}
+
+static void drv_rec_free(drv_rec_t *r) {
+  for (int32_t h = 0; h < r->nheaders; h++) {
+    free((void *)r->headers[h].key);
+    free((void *)r->headers[h].value);
+  }
+  free(r->headers);
+  free(r->topic);
+  free(r->key);
+  free(r->val);
+  free(r);
+}
+
+/* ---- printing ------------------------------------------------------------ */
+
+/* Whether bytes are one complete JSON value. */
+static int drv_is_json(const char *p, int32_t n) {
+  if (n <= 0) return 0;
+  yajl_handle h = yajl_alloc(NULL, NULL, NULL);
+  int ok = yajl_parse(h, (const unsigned char *)p, (size_t)n) == yajl_status_ok &&
+           yajl_complete_parse(h) == yajl_status_ok;
+  yajl_free(h);
+  return ok;
+}
+
+/* yajl_gen has no call to insert raw JSON; its print callback lets us
+ * write the generator's output and raw fragments to one buffer. */
+typedef struct {
+  char *buf;
+  size_t len, cap;
+} drv_buf_t;
+
+static void drv_buf_add(drv_buf_t *b, const char *s, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 1024;
+    while (cap < b->len + n + 1) cap *= 2;
+    char *nb = realloc(b->buf, cap);
+    if (!nb) return;
+    b->buf = nb;
+    b->cap = cap;
+  }
+  memcpy(b->buf + b->len, s, n);
+  b->len += n;
+  b->buf[b->len] = '\0';
+}
+
+static void drv_gen_print(void *ctx, const char *s, size_t n) { drv_buf_add(ctx, s, n); }
+
+static void drv_gen_bytes(yajl_gen g, drv_buf_t *b, const char *p, int32_t n) {
+  if (!p) {
+    yajl_gen_null(g);
+  } else if (drv_is_json(p, n)) {
+    yajl_gen_number(g, p, (size_t)n); /* written verbatim: inserts the JSON text */
+  } else if (yajl_gen_string(g, (const unsigned char *)p, (size_t)n) != yajl_gen_status_ok) {
+    yajl_gen_null(g);
+  }
+}
+
+static void drv_print(drv_t *d, const drv_rec_t *r) {
+  drv_buf_t b = {0};
+  yajl_gen g = yajl_gen_alloc(NULL);
+  yajl_gen_config(g, yajl_gen_print_callback, drv_gen_print, &b);
+  yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+  yajl_gen_map_open(g);
+  yajl_gen_string(g, (const unsigned char *)"topic", 5);
+  yajl_gen_string(g, (const unsigned char *)r->topic, strlen(r->topic));
+  drv_topic_t *t = drv_topic(d, r->topic, 0);
+  if (t && t->partitions > 1) {
+    yajl_gen_string(g, (const unsigned char *)"partition", 9);
+    yajl_gen_integer(g, r->partition);
+  }
+  yajl_gen_string(g, (const unsigned char *)"key", 3);
+  drv_gen_bytes(g, &b, r->key, r->klen);
+  yajl_gen_string(g, (const unsigned char *)"value", 5);
+  drv_gen_bytes(g, &b, r->val, r->vlen);
+  yajl_gen_string(g, (const unsigned char *)"timestamp", 9);
+  yajl_gen_integer(g, r->ts);
+  if (r->nheaders > 0) {
+    yajl_gen_string(g, (const unsigned char *)"headers", 7);
+    yajl_gen_map_open(g);
+    for (int32_t h = 0; h < r->nheaders; h++) {
+      yajl_gen_string(g, (const unsigned char *)r->headers[h].key, (size_t)r->headers[h].key_len);
+      if (r->headers[h].value)
+        yajl_gen_string(g, r->headers[h].value, (size_t)r->headers[h].value_len);
+      else
+        yajl_gen_null(g);
+    }
+    yajl_gen_map_close(g);
+  }
+  yajl_gen_map_close(g);
+  yajl_gen_free(g);
+  if (b.buf) fprintf(d->out, "%s\n", b.buf);
+  free(b.buf);
+}
+
+/* ---- processing ---------------------------------------------------------- */
+
+static topo_task_t *drv_task(drv_t *d, int sub, int32_t partition, char *err, size_t errlen) {
+  if (partition >= d->max_parts) {
+    int nmax = partition + 1;
+    topo_task_t **nt = calloc((size_t)d->job->nsubs * (size_t)nmax, sizeof *nt);
+    if (!nt) return NULL;
+    for (int s = 0; s < d->job->nsubs; s++)
+      for (int p = 0; p < d->max_parts; p++) nt[s * nmax + p] = d->tasks[s * d->max_parts + p];
+    free(d->tasks);
+    d->tasks = nt;
+    d->max_parts = nmax;
+  }
+  topo_task_t **slot = &d->tasks[sub * d->max_parts + partition];
+  if (!*slot && topo_task_open(d->vm, sub, partition, ":memory:", 0, &d->io, slot, err, errlen) != 0)
+    return NULL;
+  return *slot;
+}
+
+/* Processes one record of a topic the job reads, then commits. */
+static int drv_process(drv_t *d, const char *topic, int32_t partition, const log_record_t *rec,
+                       char *err, size_t errlen) {
+  int sub = topo_job_sub_for_topic(d->job, topic);
+  topo_task_t *task = drv_task(d, sub, partition, err, errlen);
+  if (!task) return -1;
+  int rc = topo_task_process(task, topic, rec, err, errlen);
+  if (rc < 0) return -1;
+  return topo_task_commit(task, err, errlen) == 0 ? 0 : -1;
+}
+
+/* Prints what was appended and feeds records of topics the job reads back
+ * into it, until nothing is left. */
+static int drv_drain(drv_t *d, char *err, size_t errlen) {
+  while (d->head) {
+    drv_rec_t *r = d->head;
+    d->head = r->next;
+    if (!d->head) d->tail = NULL;
+    int rc = 0;
+    if (!topo_job_is_internal(d->job, r->topic)) drv_print(d, r);
+    if (topo_job_sub_for_topic(d->job, r->topic) >= 0) {
+      log_record_t rec = {.offset = r->offset, .timestamp = r->ts, .key = r->key,
+                          .key_len = r->klen, .value = r->val, .value_len = r->vlen,
+                          .headers = r->headers, .header_count = r->nheaders};
+      rc = drv_process(d, r->topic, r->partition, &rec, err, errlen);
+    }
+    drv_rec_free(r);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
+/* JSON node -> bytes: strings as they are, null as null, other values as
+ * their JSON text. *owned is set when the bytes were allocated. */
+static int drv_node_bytes(yajl_val v, const char **p, int32_t *n, char **owned) {
+  *owned = NULL;
+  if (!v || YAJL_IS_NULL(v)) {
+    *p = NULL;
+    *n = -1;
+    return 0;
+  }
+  if (YAJL_IS_STRING(v)) {
+    *p = v->u.string;
+    *n = (int32_t)strlen(*p);
+    return 0;
+  }
+  /* Re-encode the subtree with yajl_gen. */
+  drv_buf_t b = {0};
+  yajl_gen g = yajl_gen_alloc(NULL);
+  yajl_gen_config(g, yajl_gen_print_callback, drv_gen_print, &b);
+  struct frame {
+    yajl_val v;
+    size_t i;
+  } stack[256];
+  int top = 0;
+  stack[0] = (struct frame){v, 0};
+  int first = 1;
+  while (top >= 0) {
+    struct frame *f = &stack[top];
+    yajl_val x = f->v;
+    if (first) {
+      if (YAJL_IS_OBJECT(x)) yajl_gen_map_open(g);
+      else if (YAJL_IS_ARRAY(x)) yajl_gen_array_open(g);
+      first = 0;
+    }
+    if (YAJL_IS_OBJECT(x) && f->i < x->u.object.len) {
+      const char *k = x->u.object.keys[f->i];
+      yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+      yajl_val c = x->u.object.values[f->i++];
+      if ((YAJL_IS_OBJECT(c) || YAJL_IS_ARRAY(c)) && top < 255) {
+        stack[++top] = (struct frame){c, 0};
+        first = 1;
+        continue;
+      }
+      x = c;
+    } else if (YAJL_IS_ARRAY(x) && f->i < x->u.array.len) {
+      yajl_val c = x->u.array.values[f->i++];
+      if ((YAJL_IS_OBJECT(c) || YAJL_IS_ARRAY(c)) && top < 255) {
+        stack[++top] = (struct frame){c, 0};
+        first = 1;
+        continue;
+      }
+      x = c;
+    } else if (YAJL_IS_OBJECT(x) || YAJL_IS_ARRAY(x)) {
+      if (YAJL_IS_OBJECT(x)) yajl_gen_map_close(g);
+      else yajl_gen_array_close(g);
+      top--;
+      continue;
+    } else {
+      top--; /* a scalar at the top */
+    }
+    if (YAJL_IS_STRING(x))
+      yajl_gen_string(g, (const unsigned char *)x->u.string, strlen(x->u.string));
+    else if (YAJL_IS_NUMBER(x))
+      yajl_gen_number(g, x->u.number.r, strlen(x->u.number.r));
+    else if (YAJL_IS_TRUE(x)) yajl_gen_bool(g, 1);
+    else if (YAJL_IS_FALSE(x)) yajl_gen_bool(g, 0);
+    else if (YAJL_IS_NULL(x)) yajl_gen_null(g);
+  }
+  yajl_gen_free(g);
+  if (!b.buf) return -1;
+  *owned = b.buf;
+  *p = b.buf;
+  *n = (int32_t)b.len;
+  return 0;
+}
+
+/* The member `name` of an object, or NULL. */
+static yajl_val drv_get(yajl_val obj, const char *name) {
+  for (size_t i = 0; i < obj->u.object.len; i++)
+    if (strcmp(obj->u.object.keys[i], name) == 0) return obj->u.object.values[i];
+  return NULL;
+}
+
+static int drv_line(drv_t *d, const char *line, long lineno, char *err, size_t errlen) {
+  char ebuf[256];
+  yajl_val root = yajl_tree_parse(line, ebuf, sizeof ebuf);
+  if (!root || !YAJL_IS_OBJECT(root)) {
+    char *nl = strchr(ebuf, '\n');
+    if (nl) *nl = '\0';
+    snprintf(err, errlen, "input line %ld: %s", lineno,
+             root ? "expected a JSON object" : ebuf);
+    yajl_tree_free(root);
+    return -1;
+  }
+  yajl_val clock = drv_get(root, "advance_wall_clock");
+  if (clock) {
+    if (!YAJL_IS_INTEGER(clock) || YAJL_GET_INTEGER(clock) < 0) {
+      snprintf(err, errlen, "input line %ld: advance_wall_clock: expected milliseconds >= 0",
+               lineno);
+      yajl_tree_free(root);
+      return -1;
+    }
+    d->wall_clock += YAJL_GET_INTEGER(clock);
+    yajl_tree_free(root);
+    return 0;
+  }
+  int rc = -1;
+  char *kown = NULL, *vown = NULL;
+  log_header_t *hdrs = NULL;
+  for (size_t i = 0; i < root->u.object.len; i++) {
+    const char *k = root->u.object.keys[i];
+    if (strcmp(k, "topic") && strcmp(k, "key") && strcmp(k, "value") && strcmp(k, "timestamp") &&
+        strcmp(k, "headers") && strcmp(k, "partition")) {
+      snprintf(err, errlen, "input line %ld: unknown field \"%s\" (topic, key, value, timestamp, "
+               "headers, partition, or advance_wall_clock)", lineno, k);
+      goto out;
+    }
+  }
+  yajl_val topic = drv_get(root, "topic");
+  if (!topic || !YAJL_IS_STRING(topic)) {
+    snprintf(err, errlen, "input line %ld: \"topic\" (a string) is required", lineno);
+    goto out;
+  }
+  const char *tname = topic->u.string;
+  int sub = topo_job_sub_for_topic(d->job, tname);
+  if (sub < 0) {
+    snprintf(err, errlen, "input line %ld: the job %s does not read the topic \"%s\"", lineno,
+             d->job->name, tname);
+    goto out;
+  }
+  yajl_val ts = drv_get(root, "timestamp");
+  yajl_val part = drv_get(root, "partition");
+  if ((ts && !YAJL_IS_INTEGER(ts)) || (part && (!YAJL_IS_INTEGER(part) ||
+                                                YAJL_GET_INTEGER(part) < 0 ||
+                                                YAJL_GET_INTEGER(part) > 1023))) {
+    snprintf(err, errlen, "input line %ld: %s must be an integer%s", lineno,
+             ts && !YAJL_IS_INTEGER(ts) ? "timestamp" : "partition",
+             ts && !YAJL_IS_INTEGER(ts) ? "" : " from 0 to 1023");
+    goto out;
+  }
+  int32_t p = part ? (int32_t)YAJL_GET_INTEGER(part) : 0;
+  log_record_t rec = {0};
+  rec.timestamp = ts ? YAJL_GET_INTEGER(ts) : d->wall_clock;
+  const char *kp, *vp;
+  if (drv_node_bytes(drv_get(root, "key"), &kp, &rec.key_len, &kown) != 0 ||
+      drv_node_bytes(drv_get(root, "value"), &vp, &rec.value_len, &vown) != 0) {
+    snprintf(err, errlen, "input line %ld: out of memory", lineno);
+    goto out;
+  }
+  rec.key = kp;
+  rec.value = vp;
+  yajl_val h = drv_get(root, "headers");
+  if (h) {
+    if (!YAJL_IS_OBJECT(h)) {
+      snprintf(err, errlen, "input line %ld: headers must be an object of strings", lineno);
+      goto out;
+    }
+    hdrs = calloc(h->u.object.len + 1, sizeof *hdrs);
+    for (size_t i = 0; i < h->u.object.len; i++) {
+      yajl_val hv = h->u.object.values[i];
+      if (!YAJL_IS_STRING(hv) && !YAJL_IS_NULL(hv)) {
+        snprintf(err, errlen, "input line %ld: headers.%s must be a string or null", lineno,
+                 h->u.object.keys[i]);
+        goto out;
+      }
+      hdrs[i].key = h->u.object.keys[i];
+      hdrs[i].key_len = (int32_t)strlen(hdrs[i].key);
+      hdrs[i].value = YAJL_IS_STRING(hv) ? hv->u.string : NULL;
+      hdrs[i].value_len = YAJL_IS_STRING(hv) ? (int32_t)strlen(hv->u.string) : -1;
+    }
+    rec.headers = hdrs;
+    rec.header_count = (int32_t)h->u.object.len;
+  }
+  drv_topic_t *t = drv_topic(d, tname, 1);
+  if (!t || drv_grow(t, p + 1) != 0) goto out;
+  rec.offset = t->next_offset[p]++;
+  char perr[2048];
+  if (drv_process(d, tname, p, &rec, perr, sizeof perr) != 0 || drv_drain(d, perr, sizeof perr) != 0) {
+    snprintf(err, errlen, "input line %ld: %s", lineno, perr);
+    goto out;
+  }
+  rc = 0;
+out:
+  free(hdrs);
+  free(kown);
+  free(vown);
+  yajl_tree_free(root);
+  return rc;
+}
+
+int topo_driver_run(const topo_job_t *job, void *in_file, void *out_file, char *err,
+                    size_t errlen) {
+  drv_t d = {0};
+  d.job = job;
+  d.out = out_file;
+  d.io = (topo_io_t){.opaque = &d, .ordered = true, .partitions = drv_io_partitions, .create_topic = drv_io_create,
+                     .append = drv_io_append, .read = NULL};
+  int rc = topo_vm_new(job, &d.vm, err, errlen);
+  if (rc != 0) return -1;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  long lineno = 0;
+  rc = 0;
+  while ((n = getline(&line, &cap, in_file)) >= 0) {
+    lineno++;
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+    size_t lead = strspn(line, " \t");
+    if (line[lead] == '\0' || line[lead] == '#') continue; /* blank lines and comments */
+    if (drv_line(&d, line, lineno, err, errlen) != 0) {
+      rc = -1;
+      break;
+    }
+  }
+  fflush(d.out);
+  free(line);
+  while (d.head) {
+    drv_rec_t *r = d.head;
+    d.head = r->next;
+    drv_rec_free(r);
+  }
+  for (int i = 0; i < job->nsubs * d.max_parts; i++) topo_task_close(d.tasks[i]);
+  free(d.tasks);
+  for (int i = 0; i < d.ntopics; i++) {
+    free(d.topics[i].topic);
+    free(d.topics[i].next_offset);
+  }
+  free(d.topics);
+  topo_vm_free(d.vm);
+  return rc;
+}

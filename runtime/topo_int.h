@@ -1,0 +1,50 @@
+/*
+ * topo_int.h: internals shared by the topo_*.c files (the topo__ prefix).
+ */
+#ifndef RUNNEL_TOPO_INT_H
+#define RUNNEL_TOPO_INT_H
+
+#include <lua.h>
+
+#include "topo.h"
+
+/* The embedded scripts-lua/runnel.lua (generated at build time). */
+extern const char topo_dsl_source[];
+extern const size_t topo_dsl_source_len;
+
+/* What the Lua primitives see: the task running and its current record.
+ * One per topo_vm_t; its address is the primitives' upvalue. */
+typedef struct {
+  topo_task_t *task;           /* NULL while building: emit/store fail */
+  const char *topic;           /* the input record's */
+  int32_t partition;
+  const log_record_t *rec;
+  int64_t out_ts;              /* timestamp of outputs of this record */
+  log_header_t *extra;         /* headers added with set_header (owned) */
+  int32_t nextra, extra_cap;
+  char *extra_buf;             /* their bytes (owned) */
+  size_t extra_len, extra_cap_bytes;
+} topo_ctx_t;
+
+struct topo_vm_s {
+  const topo_job_t *job;
+  luavm_t *vm;
+  lua_State *L;
+  int entries_ref;             /* registry ref: topic -> entry function */
+  topo_ctx_t ctx;
+};
+
+/* Creates a sandboxed state with the primitives bound to ctx, loads the
+ * DSL and the job script, runs it and calls runnel._compile, leaving
+ * (description, entries) on the stack. */
+int topo__vm_open(const luavm_options_t *opts, const char *chunkname, const char *script,
+                  size_t len, topo_ctx_t *ctx, luavm_t **out, char *err, size_t errlen);
+
+/* Called by runnel._emit: buffers one output of the current record. */
+int topo__task_emit(topo_task_t *task, const char *topic, size_t tlen, const char *key,
+                    size_t klen, int has_key, const char *val, size_t vlen, int has_val,
+                    char *err, size_t errlen);
+/* The task's store with a 1-based index, or NULL. */
+store_t *topo__task_store(topo_task_t *task, int index);
+
+#endif

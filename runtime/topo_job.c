@@ -1,0 +1,223 @@
+/*
+ * topo_job.c: loading a job script into a description (topo_job_t): which
+ * sub-topologies read which topics, which stores and internal topics
+ * exist. The script runs once here, in a state of its own, so that every
+ * syntax and build error is reported when the job is submitted, before any
+ * task starts.
+ */
+#include <errno.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "topo_int.h"
+
+static char *topo_dup_field(lua_State *L, int idx, const char *field) {
+  lua_getfield(L, idx, field);
+  const char *s = lua_tostring(L, -1);
+  char *copy = s ? strdup(s) : NULL;
+  lua_pop(L, 1);
+  return copy;
+}
+
+static int topo_int_field(lua_State *L, int idx, const char *field, int dflt) {
+  lua_getfield(L, idx, field);
+  int v = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : dflt;
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Reads desc.subtopologies, desc.stores, desc.internal_topics. */
+static int topo_read_description(lua_State *L, int d, topo_job_t *job) {
+  job->name = topo_dup_field(L, d, "name");
+  job->dlq = topo_dup_field(L, d, "dlq");
+  char *tol = topo_dup_field(L, d, "errors_tolerance");
+  job->tolerate_errors = !tol || strcmp(tol, "none") != 0;
+  free(tol);
+
+  lua_getfield(L, d, "subtopologies");
+  job->nsubs = (int)luaL_len(L, -1);
+  job->subs = calloc((size_t)job->nsubs + 1, sizeof *job->subs);
+  for (int i = 0; i < job->nsubs; i++) {
+    lua_rawgeti(L, -1, i + 1);
+    int s = lua_gettop(L);
+    topo_sub_t *sub = &job->subs[i];
+    sub->id = topo_int_field(L, s, "id", i);
+    lua_getfield(L, s, "sources");
+    sub->nsources = (int)luaL_len(L, -1);
+    sub->sources = calloc((size_t)sub->nsources + 1, sizeof *sub->sources);
+    for (int j = 0; j < sub->nsources; j++) {
+      lua_rawgeti(L, -1, j + 1);
+      sub->sources[j].topic = topo_dup_field(L, lua_gettop(L), "topic");
+      lua_getfield(L, -1, "internal");
+      sub->sources[j].internal = lua_toboolean(L, -1);
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+
+  lua_getfield(L, d, "stores");
+  job->nstores = (int)luaL_len(L, -1);
+  job->stores = calloc((size_t)job->nstores + 1, sizeof *job->stores);
+  for (int i = 0; i < job->nstores; i++) {
+    lua_rawgeti(L, -1, i + 1);
+    int s = lua_gettop(L);
+    job->stores[i].name = topo_dup_field(L, s, "name");
+    job->stores[i].changelog = topo_dup_field(L, s, "changelog");
+    job->stores[i].index = topo_int_field(L, s, "index", i + 1);
+    job->stores[i].sub = topo_int_field(L, s, "subtopology", 0);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  /* Each sub-topology's store indexes. */
+  for (int i = 0; i < job->nsubs; i++) {
+    topo_sub_t *sub = &job->subs[i];
+    sub->stores = calloc((size_t)job->nstores + 1, sizeof *sub->stores);
+    for (int j = 0; j < job->nstores; j++)
+      if (job->stores[j].sub == sub->id) sub->stores[sub->nstores++] = job->stores[j].index;
+  }
+
+  lua_getfield(L, d, "internal_topics");
+  job->ninternals = (int)luaL_len(L, -1);
+  job->internals = calloc((size_t)job->ninternals + 1, sizeof *job->internals);
+  for (int i = 0; i < job->ninternals; i++) {
+    lua_rawgeti(L, -1, i + 1);
+    int s = lua_gettop(L);
+    job->internals[i].name = topo_dup_field(L, s, "name");
+    char *kind = topo_dup_field(L, s, "kind");
+    job->internals[i].changelog = kind && strcmp(kind, "changelog") == 0;
+    free(kind);
+    job->internals[i].sub = topo_int_field(L, s, "subtopology", 0);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return job->name && job->dlq ? 0 : -1;
+}
+
+int topo_job_load(const char *chunkname, const char *script, size_t len,
+                  const luavm_options_t *vm_options, topo_job_t **out, char *err, size_t errlen) {
+  topo_job_t *job = calloc(1, sizeof *job);
+  if (!job) {
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+  }
+  job->vm_options = *vm_options;
+  job->chunkname = strdup(chunkname);
+  job->script = malloc(len + 1);
+  if (!job->chunkname || !job->script) {
+    topo_job_free(job);
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+  }
+  memcpy(job->script, script, len);
+  job->script[len] = '\0';
+  job->script_len = len;
+
+  topo_ctx_t ctx = {0};
+  luavm_t *vm;
+  int rc = topo__vm_open(vm_options, chunkname, script, len, &ctx, &vm, err, errlen);
+  if (rc != 0) {
+    topo_job_free(job);
+    return rc;
+  }
+  lua_State *L = luavm_state(vm);
+  lua_pop(L, 1); /* entries */
+  int d = lua_gettop(L);
+  if (topo_read_description(L, d, job) != 0) {
+    snprintf(err, errlen, "%s: the compiled job has no name", chunkname);
+    luavm_free(vm);
+    free(ctx.extra);
+    free(ctx.extra_buf);
+    topo_job_free(job);
+    return -EINVAL;
+  }
+  char *json = NULL;
+  size_t cap = 0, jlen = 0;
+  if (luavm_json_encode(L, d, &json, &cap, &jlen, err, errlen) == 0) {
+    job->describe_json = json;
+  } else {
+    free(json);
+  }
+  luavm_free(vm);
+  free(ctx.extra);
+  free(ctx.extra_buf);
+  if (!job->describe_json) {
+    topo_job_free(job);
+    return -EINVAL;
+  }
+  *out = job;
+  return 0;
+}
+
+int topo_job_load_file(const char *path, const luavm_options_t *vm_options, topo_job_t **out,
+                       char *err, size_t errlen) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    int e = errno;
+    snprintf(err, errlen, "%s: cannot read: %s", path, strerror(e));
+    return -e;
+  }
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  for (;;) {
+    if (len == cap) {
+      cap = cap ? cap * 2 : 16384;
+      char *nb = realloc(buf, cap);
+      if (!nb) {
+        free(buf);
+        fclose(f);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -ENOMEM;
+      }
+      buf = nb;
+    }
+    size_t n = fread(buf + len, 1, cap - len, f);
+    len += n;
+    if (n == 0) break;
+  }
+  fclose(f);
+  char chunk[4200];
+  snprintf(chunk, sizeof chunk, "@%s", path);
+  int rc = topo_job_load(chunk, buf ? buf : "", len, vm_options, out, err, errlen);
+  free(buf);
+  return rc;
+}
+
+void topo_job_free(topo_job_t *job) {
+  if (!job) return;
+  for (int i = 0; i < job->nsubs; i++) {
+    for (int j = 0; j < job->subs[i].nsources; j++) free(job->subs[i].sources[j].topic);
+    free(job->subs[i].sources);
+    free(job->subs[i].stores);
+  }
+  free(job->subs);
+  for (int i = 0; i < job->nstores; i++) {
+    free(job->stores[i].name);
+    free(job->stores[i].changelog);
+  }
+  free(job->stores);
+  for (int i = 0; i < job->ninternals; i++) free(job->internals[i].name);
+  free(job->internals);
+  free(job->name);
+  free(job->dlq);
+  free(job->chunkname);
+  free(job->script);
+  free(job->describe_json);
+  free(job);
+}
+
+int topo_job_sub_for_topic(const topo_job_t *job, const char *topic) {
+  for (int i = 0; i < job->nsubs; i++)
+    for (int j = 0; j < job->subs[i].nsources; j++)
+      if (strcmp(job->subs[i].sources[j].topic, topic) == 0) return i;
+  return -1;
+}
+
+bool topo_job_is_internal(const topo_job_t *job, const char *topic) {
+  for (int i = 0; i < job->ninternals; i++)
+    if (strcmp(job->internals[i].name, topic) == 0) return true;
+  return false;
+}

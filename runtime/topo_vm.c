@@ -1,0 +1,297 @@
+/*
+ * topo_vm.c: a job's Lua state: the C primitives the DSL calls
+ * (runnel._emit, runnel._store_get/_store_put, runnel.record.*), loading
+ * the embedded DSL and the job script, and compiling the topology.
+ *
+ * The primitives find their topo_ctx_t through an upvalue (a light
+ * userdata), so no lookup happens per call. Record metadata is read from
+ * the context without building a table: runnel.record.timestamp() is one C
+ * call returning a number.
+ */
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "logger.h"
+#include "topo_int.h"
+
+static topo_ctx_t *topo_ctx(lua_State *L) {
+  return (topo_ctx_t *)lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* runnel._emit(topic, key_bytes_or_nil, value_bytes_or_nil) */
+static int topo_l_emit(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  size_t tlen, klen = 0, vlen = 0;
+  const char *topic = luaL_checklstring(L, 1, &tlen);
+  const char *key = NULL, *val = NULL;
+  if (!lua_isnil(L, 2)) {
+    if (lua_type(L, 2) != LUA_TSTRING)
+      return luaL_error(L, "the key serde produced a %s, not bytes", luaL_typename(L, 2));
+    key = lua_tolstring(L, 2, &klen);
+  }
+  if (!lua_isnil(L, 3)) {
+    if (lua_type(L, 3) != LUA_TSTRING)
+      return luaL_error(L, "the value serde produced a %s, not bytes", luaL_typename(L, 3));
+    val = lua_tolstring(L, 3, &vlen);
+  }
+  if (!ctx->task) return luaL_error(L, "records can only be written while processing");
+  char err[256];
+  if (topo__task_emit(ctx->task, topic, tlen, key, klen, key != NULL, val, vlen, val != NULL,
+                      err, sizeof err) != 0)
+    return luaL_error(L, "%s", err);
+  return 0;
+}
+
+static store_t *topo_l_store(lua_State *L, topo_ctx_t *ctx) {
+  lua_Integer idx = luaL_checkinteger(L, 1);
+  if (!ctx->task) luaL_error(L, "stores can only be used while processing");
+  store_t *s = topo__task_store(ctx->task, (int)idx);
+  if (!s) luaL_error(L, "store %d is not part of this task", (int)idx);
+  return s;
+}
+
+/* runnel._store_get(index, key_bytes) -> value_bytes or nil */
+static int topo_l_store_get(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  store_t *s = topo_l_store(L, ctx);
+  size_t klen;
+  const char *key = luaL_checklstring(L, 2, &klen);
+  const void *val;
+  size_t vlen;
+  int rc = store_get(s, key, klen, &val, &vlen);
+  if (rc < 0) return luaL_error(L, "store %s: read failed (%d)", store_name(s), rc);
+  if (rc == 0) lua_pushnil(L);
+  else lua_pushlstring(L, val, vlen);
+  return 1;
+}
+
+/* runnel._store_put(index, key_bytes, value_bytes_or_nil) */
+static int topo_l_store_put(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  store_t *s = topo_l_store(L, ctx);
+  size_t klen, vlen = 0;
+  const char *key = luaL_checklstring(L, 2, &klen);
+  const char *val = lua_isnil(L, 3) ? NULL : luaL_checklstring(L, 3, &vlen);
+  int rc = store_put(s, key, klen, val, vlen);
+  if (rc < 0) return luaL_error(L, "store %s: write failed (%d)", store_name(s), rc);
+  return 0;
+}
+
+/* ---- runnel.record ------------------------------------------------------- */
+
+static const log_record_t *topo_l_rec(lua_State *L, topo_ctx_t *ctx) {
+  if (!ctx->rec) luaL_error(L, "runnel.record is only available while processing a record");
+  return ctx->rec;
+}
+
+static int topo_l_rec_timestamp(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  topo_l_rec(L, ctx);
+  lua_pushinteger(L, ctx->out_ts);
+  return 1;
+}
+
+static int topo_l_rec_topic(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  topo_l_rec(L, ctx);
+  lua_pushstring(L, ctx->topic);
+  return 1;
+}
+
+static int topo_l_rec_partition(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  topo_l_rec(L, ctx);
+  lua_pushinteger(L, ctx->partition);
+  return 1;
+}
+
+static int topo_l_rec_offset(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  lua_pushinteger(L, topo_l_rec(L, ctx)->offset);
+  return 1;
+}
+
+/* runnel.record.headers() -> { name = value } (a new table per call; only
+ * jobs that ask pay for it). Later headers of one name win. */
+static int topo_l_rec_headers(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  const log_record_t *rec = topo_l_rec(L, ctx);
+  lua_createtable(L, 0, rec->header_count + ctx->nextra);
+  for (int pass = 0; pass < 2; pass++) {
+    const log_header_t *h = pass == 0 ? rec->headers : ctx->extra;
+    int32_t n = pass == 0 ? rec->header_count : ctx->nextra;
+    for (int32_t i = 0; i < n; i++) {
+      lua_pushlstring(L, h[i].key, (size_t)h[i].key_len);
+      if (h[i].value_len < 0) lua_pushboolean(L, 0);
+      else lua_pushlstring(L, h[i].value, (size_t)h[i].value_len);
+      lua_rawset(L, -3);
+    }
+  }
+  return 1;
+}
+
+/* runnel.record.set_header(name, value): added to every output record of
+ * the current input record written after the call. */
+static int topo_l_rec_set_header(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  topo_l_rec(L, ctx);
+  size_t kl, vl;
+  const char *k = luaL_checklstring(L, 1, &kl);
+  const char *v = luaL_checklstring(L, 2, &vl);
+  if (ctx->nextra == ctx->extra_cap) {
+    int32_t cap = ctx->extra_cap ? ctx->extra_cap * 2 : 4;
+    log_header_t *nh = realloc(ctx->extra, (size_t)cap * sizeof *nh);
+    if (!nh) return luaL_error(L, "out of memory");
+    ctx->extra = nh;
+    ctx->extra_cap = cap;
+  }
+  /* Bytes go to extra_buf; pointers are fixed up when it moves. */
+  if (ctx->extra_len + kl + vl > ctx->extra_cap_bytes) {
+    size_t cap = ctx->extra_cap_bytes ? ctx->extra_cap_bytes : 256;
+    while (cap < ctx->extra_len + kl + vl) cap *= 2;
+    char *old = ctx->extra_buf;
+    char *nb = malloc(cap);
+    if (!nb) return luaL_error(L, "out of memory");
+    if (ctx->extra_len) memcpy(nb, old, ctx->extra_len);
+    for (int32_t i = 0; i < ctx->nextra; i++) {
+      ctx->extra[i].key = nb + (ctx->extra[i].key - old);
+      ctx->extra[i].value = nb + ((const char *)ctx->extra[i].value - old);
+    }
+    free(old);
+    ctx->extra_buf = nb;
+    ctx->extra_cap_bytes = cap;
+  }
+  char *p = ctx->extra_buf + ctx->extra_len;
+  memcpy(p, k, kl);
+  memcpy(p + kl, v, vl);
+  ctx->extra_len += kl + vl;
+  ctx->extra[ctx->nextra++] = (log_header_t){p, (int32_t)kl, p + kl, (int32_t)vl};
+  return 0;
+}
+
+static int topo_l_rec_set_timestamp(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  topo_l_rec(L, ctx);
+  lua_Number ts = luaL_checknumber(L, 1);
+  if (ts < 0 || ts > 9.2e18) return luaL_error(L, "set_timestamp: %f is not a timestamp in ms", ts);
+  ctx->out_ts = (int64_t)ts;
+  return 0;
+}
+
+/* runnel._where() -> "job.lua:12: ": the first stack frame outside the DSL
+ * (the job script's line that called it), for build errors. Tail calls in
+ * the DSL make error()'s levels unreliable, hence the walk. */
+static int topo_l_where(lua_State *L) {
+  lua_Debug ar;
+  for (int level = 1; lua_getstack(L, level, &ar); level++) {
+    if (!lua_getinfo(L, "Sl", &ar)) break;
+    if (ar.currentline > 0 && strcmp(ar.source, "=runnel.lua") != 0) {
+      lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+      return 1;
+    }
+  }
+  lua_pushliteral(L, "");
+  return 1;
+}
+
+static void topo_register(lua_State *L, topo_ctx_t *ctx) {
+  static const luaL_Reg core[] = {
+      {"_emit", topo_l_emit},
+      {"_store_get", topo_l_store_get},
+      {"_store_put", topo_l_store_put},
+      {"_where", topo_l_where},
+      {NULL, NULL},
+  };
+  static const luaL_Reg record[] = {
+      {"timestamp", topo_l_rec_timestamp},
+      {"topic", topo_l_rec_topic},
+      {"partition", topo_l_rec_partition},
+      {"offset", topo_l_rec_offset},
+      {"headers", topo_l_rec_headers},
+      {"set_header", topo_l_rec_set_header},
+      {"set_timestamp", topo_l_rec_set_timestamp},
+      {NULL, NULL},
+  };
+  lua_getglobal(L, "runnel");
+  luavm_json_register(L);
+  lua_pushlightuserdata(L, ctx);
+  luaL_setfuncs(L, core, 1);
+  lua_newtable(L);
+  lua_pushlightuserdata(L, ctx);
+  luaL_setfuncs(L, record, 1);
+  lua_setfield(L, -2, "record");
+  lua_pop(L, 1);
+}
+
+static void topo_print(void *opaque, const char *text, size_t len) {
+  const char *job = opaque;
+  logger_info("job", "%s: %.*s", job ? job : "?", (int)len, text);
+}
+
+int topo__vm_open(const luavm_options_t *opts, const char *chunkname, const char *script,
+                  size_t len, topo_ctx_t *ctx, luavm_t **out, char *err, size_t errlen) {
+  luavm_t *vm;
+  luavm_options_t o = *opts;
+  if (!o.print) {
+    o.print = topo_print;
+    o.print_opaque = (void *)(chunkname[0] == '@' ? chunkname + 1 : chunkname);
+  }
+  int rc = luavm_new(&o, &vm, err, errlen);
+  if (rc != 0) return rc;
+  lua_State *L = luavm_state(vm);
+  topo_register(L, ctx);
+  rc = luavm_load(vm, "=runnel.lua", topo_dsl_source, topo_dsl_source_len, err, errlen);
+  if (rc == 0) rc = luavm_pcall(vm, 0, 0, err, errlen);
+  if (rc != 0) {
+    luavm_free(vm);
+    return rc;
+  }
+  rc = luavm_load(vm, chunkname, script, len, err, errlen);
+  if (rc == 0) rc = luavm_pcall(vm, 0, 1, err, errlen);
+  if (rc == 0) {
+    /* runnel._compile(job) -> description, entries */
+    lua_getglobal(L, "runnel");
+    lua_getfield(L, -1, "_compile");
+    lua_remove(L, -2);
+    lua_insert(L, -2);
+    rc = luavm_pcall(vm, 1, 2, err, errlen);
+  }
+  if (rc != 0) {
+    luavm_free(vm);
+    return rc;
+  }
+  *out = vm;
+  return 0;
+}
+
+int topo_vm_new(const topo_job_t *job, topo_vm_t **out, char *err, size_t errlen) {
+  topo_vm_t *v = calloc(1, sizeof *v);
+  if (!v) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  v->job = job;
+  int rc = topo__vm_open(&job->vm_options, job->chunkname, job->script, job->script_len,
+                         &v->ctx, &v->vm, err, errlen);
+  if (rc != 0) {
+    free(v);
+    return rc;
+  }
+  v->L = luavm_state(v->vm);
+  /* Keep the entries table; drop the description (the job has it). */
+  v->entries_ref = luaL_ref(v->L, LUA_REGISTRYINDEX);
+  lua_pop(v->L, 1);
+  *out = v;
+  return 0;
+}
+
+void topo_vm_free(topo_vm_t *v) {
+  if (!v) return;
+  luavm_free(v->vm);
+  free(v->ctx.extra);
+  free(v->ctx.extra_buf);
+  free(v);
+}

@@ -1,0 +1,889 @@
+-- runnel.lua: the job DSL, loaded into every job's Lua state before the job.
+--
+-- A job script builds a topology with Kafka Streams' vocabulary and returns
+-- it. Building only records nodes; runnel._compile (called by the runtime
+-- after the script returns) checks the graph, cuts it into sub-topologies
+-- at repartition topics, names internal topics and stores, and compiles
+-- each sub-topology into plain Lua closures, one per node, that call each
+-- other directly: no per-record tables, no method dispatch.
+--
+-- The C side (runtime/topo_lua.c) provides, in the `runnel` table:
+--   runnel._emit(topic, key_bytes, value_bytes)   buffer an output record
+--   runnel._store_get(store_index, key_bytes) -> value_bytes or nil
+--   runnel._store_put(store_index, key_bytes, value_bytes_or_nil)
+--   runnel.record.timestamp(), .topic(), .partition(), .offset(),
+--   .headers(), .set_header(k, v), .set_timestamp(ms)
+--   runnel.json.encode / runnel.json.decode / runnel.null
+--
+-- Names: a node is described as KIND-N (N counts nodes, for messages and
+-- GET /jobs/{name} only). Store names are the user's; internal topics are
+-- "<job>-<store>-repartition" and "<job>-<store>-changelog" (as Kafka
+-- Streams names them from application.id and the store), so editing other
+-- parts of a job never renames its state.
+
+local runnel = runnel
+local json = runnel.json
+local emit = runnel._emit
+local store_get = runnel._store_get
+local store_put = runnel._store_put
+local type, error, ipairs, pairs, tostring, setmetatable, select =
+  type, error, ipairs, pairs, tostring, setmetatable, select
+local fmt = string.format
+
+local NAME_PATTERN = "^[A-Za-z0-9._-]+$"
+
+---------------------------------------------------------------------------
+-- Build errors: raised with the position of the job script's line that
+-- called into the DSL.
+---------------------------------------------------------------------------
+
+-- The position is that of the first caller outside this file (tail calls
+-- make error levels unreliable), found by runnel._where() in C.
+local where = runnel._where
+local function fail(msg)
+  error(where() .. msg, 0)
+end
+
+local function check_fn(v, method, what)
+  if type(v) ~= "function" then
+    fail(fmt("%s: expected a function for %s, got %s", method, what, type(v)))
+  end
+end
+
+local function check_name(v, method, what)
+  if type(v) ~= "string" or not v:match(NAME_PATTERN) or #v > 200 then
+    fail(fmt("%s: %s must be a name of 1 to 200 characters from [A-Za-z0-9._-], got %s",
+             method, what, type(v) == "string" and fmt("%q", v) or type(v)))
+  end
+end
+
+local function check_opts(v, method, allowed)
+  if v == nil then return {} end
+  if type(v) ~= "table" then
+    fail(fmt("%s: expected an options table, got %s", method, type(v)))
+  end
+  for k in pairs(v) do
+    if not allowed[k] then
+      local names = {}
+      for a in pairs(allowed) do names[#names + 1] = a end
+      table.sort(names)
+      fail(fmt("%s: unknown option %q (allowed: %s)", method, tostring(k),
+               table.concat(names, ", ")))
+    end
+  end
+  return v
+end
+
+---------------------------------------------------------------------------
+-- Serdes: bytes <-> Lua values. nil (a null key or value) passes through.
+---------------------------------------------------------------------------
+
+local function encode_default(v)
+  -- Strings as they are; everything else as JSON (numbers, booleans,
+  -- tables, windowed keys).
+  if v == nil or type(v) == "string" then return v end
+  return json.encode(v)
+end
+
+local builtin_serdes = {
+  string = {
+    decode = function(b) return b end,
+    encode = function(v)
+      if v == nil or type(v) == "string" then return v end
+      if type(v) == "number" or type(v) == "boolean" then return tostring(v) end
+      error(fmt("the string serde cannot encode a %s (use the json serde)", type(v)), 0)
+    end,
+  },
+  bytes = {
+    decode = function(b) return b end,
+    encode = function(v)
+      if v == nil or type(v) == "string" then return v end
+      error(fmt("the bytes serde cannot encode a %s", type(v)), 0)
+    end,
+  },
+  json = {
+    decode = function(b) if b == nil then return nil end return json.decode(b) end,
+    encode = function(v) if v == nil then return nil end return json.encode(v) end,
+  },
+  default = { decode = function(b) return b end, encode = encode_default },
+}
+
+local function resolve_serde(spec, method, what, default)
+  if spec == nil or spec == false then return builtin_serdes[default], default end
+  if type(spec) == "string" then
+    local s = builtin_serdes[spec]
+    if not s or spec == "default" then
+      fail(fmt("%s: unknown %s serde %q (string, json, bytes, or {encode = fn, decode = fn})",
+               method, what, spec))
+    end
+    return s, spec
+  end
+  if type(spec) == "table" and type(spec.encode) == "function" and type(spec.decode) == "function" then
+    local enc, dec = spec.encode, spec.decode
+    return {
+      encode = function(v) if v == nil then return nil end return enc(v) end,
+      decode = function(b) if b == nil then return nil end return dec(b) end,
+    }, "custom"
+  end
+  fail(fmt("%s: the %s serde must be \"string\", \"json\", \"bytes\" or {encode = fn, decode = fn}",
+           method, what))
+end
+
+-- Keys of stores and of repartition topics are written with the key serde
+-- of the grouping (default "string"), as Kafka Streams does, so that a
+-- repartitioned key lands in the partition its table topic would use.
+
+---------------------------------------------------------------------------
+-- The graph
+---------------------------------------------------------------------------
+
+local Job, Stream, Table, Grouped, GroupedTable, Splitter = {}, {}, {}, {}, {}, {}
+
+local function unknown_method(kind, methods)
+  return function(_, name)
+    local m = methods[name]
+    if m ~= nil then return m end
+    fail(fmt("unknown method %q on a %s", tostring(name), kind))
+  end
+end
+
+Job.__index = unknown_method("job", Job)
+Stream.__index = unknown_method("stream", Stream)
+Table.__index = unknown_method("table", Table)
+Grouped.__index = unknown_method("grouped stream", Grouped)
+GroupedTable.__index = unknown_method("grouped table", GroupedTable)
+Splitter.__index = unknown_method("split", Splitter)
+
+local function new_node(job, kind, parents, fields)
+  job.counter = job.counter + 1
+  local node = fields or {}
+  node.kind = kind
+  node.id = job.counter
+  node.name = fmt("%s-%d", kind, job.counter)
+  node.parents = parents
+  node.children = {}
+  for _, p in ipairs(parents) do p.children[#p.children + 1] = node end
+  job.nodes[#job.nodes + 1] = node
+  return node
+end
+
+local function stream_of(job, node, key_changed)
+  return setmetatable({ job = job, node = node, key_changed = key_changed }, Stream)
+end
+
+local function table_of(job, node, store)
+  return setmetatable({ job = job, node = node, store = store or false }, Table)
+end
+
+local function add_store(job, name, method, fields)
+  check_name(name, method, "the store name")
+  if job.stores_by_name[name] then
+    fail(fmt("%s: the store name %q is used twice", method, name))
+  end
+  local st = fields or {}
+  st.name = name
+  st.index = #job.stores + 1
+  st.changelog = fmt("%s-%s-changelog", job.name, name)
+  job.stores[st.index] = st
+  job.stores_by_name[name] = st
+  return st
+end
+
+function runnel.job(name, opts)
+  check_name(name, "runnel.job", "the job name")
+  opts = check_opts(opts, "runnel.job", { errors_tolerance = true, dlq = true })
+  local tol = opts.errors_tolerance or "all"
+  if tol ~= "all" and tol ~= "none" then
+    fail(fmt("runnel.job: errors_tolerance must be \"all\" or \"none\", got %q", tostring(tol)))
+  end
+  return setmetatable({
+    name = name, errors_tolerance = tol,
+    dlq = opts.dlq == nil and (name .. "-dlq") or opts.dlq,
+    counter = 0, nodes = {}, stores = {}, stores_by_name = {}, sources = {},
+  }, Job)
+end
+
+-- job:stream(topic or {topics}, {key = serde, value = serde, timestamp = fn})
+function Job:stream(topics, opts)
+  opts = check_opts(opts, "stream", { key = true, value = true, timestamp = true })
+  if type(topics) == "string" then topics = { topics } end
+  if type(topics) ~= "table" or #topics == 0 then
+    fail("stream: expected a topic name or a list of topic names")
+  end
+  for _, t in ipairs(topics) do check_name(t, "stream", "a topic name") end
+  if opts.timestamp ~= nil then check_fn(opts.timestamp, "stream", "timestamp") end
+  local kser = resolve_serde(opts.key, "stream", "key", "string")
+  local vser = resolve_serde(opts.value, "stream", "value", "string")
+  local node = new_node(self, "SOURCE", {}, {
+    topics = topics, kdec = kser.decode, vdec = vser.decode, timestamp = opts.timestamp,
+  })
+  for _, t in ipairs(topics) do
+    if self.sources[t] then fail(fmt("stream: the topic %q is already a source of this job", t)) end
+    self.sources[t] = node
+  end
+  return stream_of(self, node, false)
+end
+
+-- job:table(topic, {key = serde, value = serde, store = name})
+function Job:table(topic, opts)
+  opts = check_opts(opts, "table", { key = true, value = true, store = true, timestamp = true })
+  check_name(topic, "table", "the topic name")
+  if self.sources[topic] then fail(fmt("table: the topic %q is already a source of this job", topic)) end
+  local kser = resolve_serde(opts.key, "table", "key", "string")
+  local vser = resolve_serde(opts.value, "table", "value", "string")
+  local st = add_store(self, opts.store or (topic .. "-table"), "table")
+  local node = new_node(self, "TABLE-SOURCE", {}, {
+    topics = { topic }, kdec = kser.decode, vdec = vser.decode, store = st, table = true,
+    kenc = kser.encode,
+    timestamp = opts.timestamp,
+  })
+  st.node = node
+  self.sources[topic] = node
+  return table_of(self, node, st)
+end
+
+---------------------------------------------------------------------------
+-- Stateless stream operators
+---------------------------------------------------------------------------
+
+local function stateless(kind, changes_key)
+  return function(self, fn)
+    check_fn(fn, kind:lower(), "its argument")
+    local node = new_node(self.job, kind, { self.node }, { fn = fn })
+    return stream_of(self.job, node, self.key_changed or changes_key)
+  end
+end
+
+Stream.filter = stateless("FILTER", false)
+Stream.filter_not = stateless("FILTER-NOT", false)
+Stream.map = stateless("MAP", true)
+Stream.map_values = stateless("MAP-VALUES", false)
+Stream.flat_map = stateless("FLAT-MAP", true)
+Stream.flat_map_values = stateless("FLAT-MAP-VALUES", false)
+Stream.select_key = stateless("SELECT-KEY", true)
+Stream.peek = stateless("PEEK", false)
+
+function Stream:foreach(fn)
+  check_fn(fn, "foreach", "its argument")
+  new_node(self.job, "FOREACH", { self.node }, { fn = fn })
+end
+
+function Stream:merge(other)
+  if getmetatable(other) ~= Stream then fail("merge: expected a stream") end
+  if other.job ~= self.job then fail("merge: the streams belong to different jobs") end
+  local node = new_node(self.job, "MERGE", { self.node, other.node })
+  return stream_of(self.job, node, self.key_changed or other.key_changed)
+end
+
+-- to(topic or fn(key, value) -> topic, {key = serde, value = serde})
+function Stream:to(topic, opts)
+  opts = check_opts(opts, "to", { key = true, value = true })
+  if type(topic) == "string" then
+    check_name(topic, "to", "the topic name")
+  elseif type(topic) ~= "function" then
+    fail("to: expected a topic name or a function returning one")
+  end
+  local kser = resolve_serde(opts.key, "to", "key", "default")
+  local vser = resolve_serde(opts.value, "to", "value", "default")
+  local node = new_node(self.job, "SINK", { self.node }, {
+    topic = topic, kenc = kser.encode, venc = vser.encode,
+  })
+  return node
+end
+
+-- repartition{name = ..., key = serde}: through an internal topic, so that
+-- records with equal keys meet in one task.
+function Stream:repartition(opts)
+  opts = check_opts(opts, "repartition", { name = true, key = true })
+  if opts.name == nil then
+    fail("repartition: give it a name, e.g. s:repartition{name = \"by-user\"} " ..
+         "(internal topic names come from names, never from counters)")
+  end
+  check_name(opts.name, "repartition", "the name")
+  local job = self.job
+  local kser = resolve_serde(opts.key, "repartition", "key", "string")
+  local topic = fmt("%s-%s-repartition", job.name, opts.name)
+  local sink = new_node(job, "REPARTITION-SINK", { self.node }, { topic = topic, kenc = kser.encode })
+  local src = new_node(job, "REPARTITION-SOURCE", {}, { topics = { topic }, internal = true,
+                                                        repartition_of = sink, kdec = kser.decode })
+  sink.source = src
+  return stream_of(job, src, false)
+end
+
+-- split():branch(pred, name):...:default_branch(name) -> { [name] = stream }
+function Stream:split(opts)
+  opts = check_opts(opts, "split", { prefix = true })
+  local node = new_node(self.job, "SPLIT", { self.node }, { branches = {} })
+  return setmetatable({ stream = self, node = node, prefix = opts.prefix or "",
+                        result = {} }, Splitter)
+end
+
+local function add_branch(self, pred, name, method)
+  if name == nil then name = tostring(#self.node.branches + 1) end
+  if type(name) ~= "string" then fail(method .. ": the branch name must be a string") end
+  local full = self.prefix .. name
+  if self.result[full] then fail(fmt("%s: the branch %q exists already", method, full)) end
+  local b = new_node(self.stream.job, "BRANCH", { self.node }, { pred = pred })
+  self.node.branches[#self.node.branches + 1] = b
+  self.result[full] = stream_of(self.stream.job, b, self.stream.key_changed)
+end
+
+function Splitter:branch(pred, name)
+  check_fn(pred, "branch", "the predicate")
+  add_branch(self, pred, name, "branch")
+  return self
+end
+
+function Splitter:default_branch(name)
+  add_branch(self, nil, name or "default", "default_branch")
+  return self.result
+end
+
+function Splitter:no_default_branch()
+  return self.result
+end
+
+---------------------------------------------------------------------------
+-- Grouping and aggregation
+---------------------------------------------------------------------------
+
+function Stream:group_by_key(opts)
+  opts = check_opts(opts, "group_by_key", { key = true })
+  return setmetatable({ stream = self, key_fn = false, repartition = self.key_changed,
+                        kser = opts.key or false }, Grouped)
+end
+
+function Stream:group_by(fn, opts)
+  check_fn(fn, "group_by", "the key selector")
+  opts = check_opts(opts, "group_by", { key = true })
+  return setmetatable({ stream = self, key_fn = fn, repartition = true,
+                        kser = opts.key or false }, Grouped)
+end
+
+-- The node that feeds an aggregation: the stream itself, or (after a key
+-- change) a repartition through "<job>-<store>-repartition".
+local function aggregation_input(g, store_name, kser)
+  local job = g.stream.job
+  local parent = g.stream.node
+  if g.key_fn then
+    parent = new_node(job, "SELECT-KEY", { parent }, { fn = g.key_fn, group_by = true })
+  end
+  if not g.repartition then return parent end
+  local topic = fmt("%s-%s-repartition", job.name, store_name)
+  local sink = new_node(job, "REPARTITION-SINK", { parent }, { topic = topic, kenc = kser.encode })
+  local src = new_node(job, "REPARTITION-SOURCE", {}, { topics = { topic }, internal = true,
+                                                        repartition_of = sink, kdec = kser.decode })
+  sink.source = src
+  return src
+end
+
+local function aggregate_node(g, kind, store_name, fields, method)
+  local job = g.stream.job
+  check_name(store_name, method, "the store name")
+  if job.stores_by_name[store_name] then
+    fail(fmt("%s: the store name %q is used twice", method, store_name))
+  end
+  local kser = resolve_serde(g.kser, method, "key", "string")
+  local input = aggregation_input(g, store_name, kser)
+  local st = add_store(job, store_name, method)
+  fields.store = st
+  fields.kenc = kser.encode
+  local node = new_node(job, kind, { input }, fields)
+  st.node = node
+  return table_of(job, node, st)
+end
+
+function Grouped:count(store)
+  return aggregate_node(self, "COUNT", store, {}, "count")
+end
+
+function Grouped:reduce(fn, store)
+  check_fn(fn, "reduce", "the reducer")
+  return aggregate_node(self, "REDUCE", store, { fn = fn }, "reduce")
+end
+
+function Grouped:aggregate(init, fn, store)
+  check_fn(init, "aggregate", "the initializer")
+  check_fn(fn, "aggregate", "the aggregator")
+  return aggregate_node(self, "AGGREGATE", store, { init = init, fn = fn }, "aggregate")
+end
+
+---------------------------------------------------------------------------
+-- Tables
+---------------------------------------------------------------------------
+
+local function table_op(kind)
+  return function(self, fn)
+    check_fn(fn, kind:lower(), "its argument")
+    local node = new_node(self.job, kind, { self.node }, { fn = fn, table = true })
+    return table_of(self.job, node, nil)
+  end
+end
+
+Table.filter = table_op("TABLE-FILTER")
+Table.filter_not = table_op("TABLE-FILTER-NOT")
+Table.map_values = table_op("TABLE-MAP-VALUES")
+
+function Table:to_stream()
+  local node = new_node(self.job, "TO-STREAM", { self.node })
+  return stream_of(self.job, node, false)
+end
+
+-- table:group_by(fn(key, value) -> new_key, new_value)
+function Table:group_by(fn, opts)
+  check_fn(fn, "group_by", "the selector")
+  opts = check_opts(opts, "group_by", { key = true })
+  return setmetatable({ tbl = self, fn = fn, kser = opts.key or false }, GroupedTable)
+end
+
+local function table_aggregate(g, kind, store_name, fields, method)
+  local job = g.tbl.job
+  check_name(store_name, method, "the store name")
+  if job.stores_by_name[store_name] then
+    fail(fmt("%s: the store name %q is used twice", method, store_name))
+  end
+  local kser = resolve_serde(g.kser, method, "key", "string")
+  local topic = fmt("%s-%s-repartition", job.name, store_name)
+  local sel = new_node(job, "TABLE-GROUP-BY", { g.tbl.node }, { fn = g.fn, table = true,
+                                                               kenc = kser.encode })
+  local sink = new_node(job, "REPARTITION-SINK", { sel }, { topic = topic, changes = true,
+                                                           kenc = kser.encode })
+  local src = new_node(job, "REPARTITION-SOURCE", {}, { topics = { topic }, internal = true,
+                                                        changes = true, repartition_of = sink,
+                                                        kdec = kser.decode })
+  sink.source = src
+  local st = add_store(job, store_name, method)
+  fields.store = st
+  fields.kenc = kser.encode
+  local node = new_node(job, kind, { src }, fields)
+  st.node = node
+  return table_of(job, node, st)
+end
+
+function GroupedTable:count(store)
+  return table_aggregate(self, "TABLE-AGGREGATE", store, {
+    init = function() return 0 end,
+    adder = function(_, _, agg) return agg + 1 end,
+    subtractor = function(_, _, agg) return agg - 1 end,
+  }, "count")
+end
+
+function GroupedTable:reduce(adder, subtractor, store)
+  check_fn(adder, "reduce", "the adder")
+  check_fn(subtractor, "reduce", "the subtractor")
+  return table_aggregate(self, "TABLE-AGGREGATE", store, {
+    adder = function(_, v, agg) if agg == nil then return v end return adder(agg, v) end,
+    subtractor = function(_, v, agg) return subtractor(agg, v) end,
+  }, "reduce")
+end
+
+function GroupedTable:aggregate(init, adder, subtractor, store)
+  check_fn(init, "aggregate", "the initializer")
+  check_fn(adder, "aggregate", "the adder")
+  check_fn(subtractor, "aggregate", "the subtractor")
+  return table_aggregate(self, "TABLE-AGGREGATE", store, {
+    init = init, adder = adder, subtractor = subtractor,
+  }, "aggregate")
+end
+
+---------------------------------------------------------------------------
+-- Compilation: sub-topologies and closures
+---------------------------------------------------------------------------
+
+-- The operator whose user function runs; read by the runtime for the DLQ
+-- headers and error messages.
+runnel._current_op = ""
+
+local function set_op(name) runnel._current_op = name end
+
+-- Forwarding to the children of a node, specialised for 0, 1 and n.
+local function fanout(fns)
+  local n = #fns
+  if n == 0 then return function() end end
+  if n == 1 then return fns[1] end
+  if n == 2 then
+    local a, b = fns[1], fns[2]
+    return function(k, v, o) a(k, v, o); b(k, v, o) end
+  end
+  return function(k, v, o) for i = 1, n do fns[i](k, v, o) end end
+end
+
+local compile_node
+
+local function children_fn(job, node, built)
+  local fns = {}
+  for i, c in ipairs(node.children) do fns[i] = compile_node(job, c, built) end
+  return fanout(fns)
+end
+
+local function decode_store(b)
+  if b == nil then return nil end
+  return json.decode(b)
+end
+
+local function encode_store(v)
+  if v == nil then return nil end
+  return json.encode(v)
+end
+
+local builders = {}
+
+builders["FILTER"] = function(node, nxt)
+  local fn, name = node.fn, node.name
+  return function(k, v) set_op(name); if fn(k, v) then return nxt(k, v) end end
+end
+builders["FILTER-NOT"] = function(node, nxt)
+  local fn, name = node.fn, node.name
+  return function(k, v) set_op(name); if not fn(k, v) then return nxt(k, v) end end
+end
+builders["MAP"] = function(node, nxt)
+  local fn, name = node.fn, node.name
+  return function(k, v) set_op(name); return nxt(fn(k, v)) end
+end
+builders["MAP-VALUES"] = function(node, nxt)
+  local fn, name = node.fn, node.name
+  return function(k, v) set_op(name); return nxt(k, fn(v, k)) end
+end
+builders["SELECT-KEY"] = function(node, nxt)
+  local fn, name = node.fn, node.name
+  return function(k, v) set_op(name); return nxt(fn(k, v), v) end
+end
+builders["PEEK"] = function(node, nxt)
+  local fn, name = node.fn, node.name
+  return function(k, v) set_op(name); fn(k, v); return nxt(k, v) end
+end
+builders["FOREACH"] = function(node)
+  local fn, name = node.fn, node.name
+  return function(k, v) set_op(name); fn(k, v) end
+end
+builders["MERGE"] = function(_, nxt) return nxt end
+builders["TO-STREAM"] = function(_, nxt) return function(k, v) return nxt(k, v) end end
+
+local function check_list(r, name, what)
+  if type(r) ~= "table" then
+    error(fmt("%s must return a list of %s, got %s", name, what, type(r)), 0)
+  end
+end
+
+builders["FLAT-MAP"] = function(node, nxt)
+  local fn, name = node.fn, node.name
+  return function(k, v)
+    set_op(name)
+    local r = fn(k, v)
+    check_list(r, name, "{key, value} pairs")
+    for i = 1, #r do
+      local kv = r[i]
+      if type(kv) ~= "table" then
+        error(fmt("%s must return a list of {key, value} pairs; item %d is a %s", name, i, type(kv)), 0)
+      end
+      if kv.key ~= nil or kv.value ~= nil then nxt(kv.key, kv.value) else nxt(kv[1], kv[2]) end
+    end
+  end
+end
+builders["FLAT-MAP-VALUES"] = function(node, nxt)
+  local fn, name = node.fn, node.name
+  return function(k, v)
+    set_op(name)
+    local r = fn(v, k)
+    check_list(r, name, "values")
+    for i = 1, #r do nxt(k, r[i]) end
+  end
+end
+
+builders["SPLIT"] = function(node, _, job, built)
+  local preds, outs = {}, {}
+  for i, b in ipairs(node.branches) do
+    preds[i] = b.pred
+    outs[i] = children_fn(job, b, built)
+  end
+  local n, name = #node.branches, node.name -- preds may hold a nil (the default)
+  return function(k, v)
+    for i = 1, n do
+      local p = preds[i]
+      set_op(name)
+      if p == nil or p(k, v) then return outs[i](k, v) end
+    end
+  end
+end
+
+builders["SINK"] = function(node)
+  local topic, kenc, venc, name = node.topic, node.kenc, node.venc, node.name
+  if type(topic) == "function" then
+    local choose = topic
+    return function(k, v)
+      set_op(name)
+      local t = choose(k, v)
+      if type(t) ~= "string" or not t:match(NAME_PATTERN) then
+        error(fmt("%s: the topic function returned %s, not a topic name", name,
+                  type(t) == "string" and fmt("%q", t) or type(t)), 0)
+      end
+      emit(t, kenc(k), venc(v))
+    end
+  end
+  return function(k, v) set_op(name); emit(topic, kenc(k), venc(v)) end
+end
+
+builders["REPARTITION-SINK"] = function(node)
+  local topic, name, key_bytes = node.topic, node.name, node.kenc
+  if node.changes then
+    -- A table's change: {"n": new, "o": old}, JSON, so that the grouped
+    -- table downstream can subtract the old value and add the new one.
+    return function(k, v, o)
+      set_op(name)
+      if k == nil then return end
+      emit(topic, key_bytes(k), json.encode({ n = v == nil and runnel.null or v,
+                                              o = o == nil and runnel.null or o }))
+    end
+  end
+  return function(k, v)
+    set_op(name)
+    if k == nil then return end -- as Kafka Streams: a null key cannot be grouped
+    emit(topic, key_bytes(k), encode_store(v))
+  end
+end
+
+builders["COUNT"] = function(node, nxt)
+  local idx, name, key_bytes = node.store.index, node.name, node.kenc
+  return function(k, v)
+    if k == nil or v == nil then return end -- ignored, as in Kafka Streams
+    set_op(name)
+    local kb = key_bytes(k)
+    local old = store_get(idx, kb)
+    old = old and decode_store(old) or nil
+    local new = (old or 0) + 1
+    store_put(idx, kb, encode_store(new))
+    return nxt(k, new, old)
+  end
+end
+builders["REDUCE"] = function(node, nxt)
+  local fn, idx, name, key_bytes = node.fn, node.store.index, node.name, node.kenc
+  return function(k, v)
+    if k == nil or v == nil then return end
+    set_op(name)
+    local kb = key_bytes(k)
+    local old = decode_store(store_get(idx, kb))
+    local new = v
+    if old ~= nil then new = fn(old, v) end
+    store_put(idx, kb, encode_store(new))
+    return nxt(k, new, old)
+  end
+end
+builders["AGGREGATE"] = function(node, nxt)
+  local init, fn, idx, name, key_bytes = node.init, node.fn, node.store.index, node.name, node.kenc
+  return function(k, v)
+    if k == nil or v == nil then return end
+    set_op(name)
+    local kb = key_bytes(k)
+    local old = decode_store(store_get(idx, kb))
+    local agg = old
+    if agg == nil then agg = init() end
+    local new = fn(k, v, agg)
+    store_put(idx, kb, encode_store(new))
+    return nxt(k, new, old)
+  end
+end
+
+-- Tables forward (key, new, old).
+builders["TABLE-SOURCE"] = function(node, nxt)
+  local idx, name, key_bytes = node.store.index, node.name, node.kenc
+  return function(k, v)
+    if k == nil then return end
+    set_op(name)
+    local kb = key_bytes(k)
+    local old = decode_store(store_get(idx, kb))
+    store_put(idx, kb, encode_store(v)) -- nil deletes: a tombstone
+    if v == nil and old == nil then return end
+    return nxt(k, v, old)
+  end
+end
+builders["TABLE-FILTER"] = function(node, nxt)
+  local fn, name = node.fn, node.name
+  return function(k, v, o)
+    set_op(name)
+    local nv = (v ~= nil and fn(k, v)) and v or nil
+    local ov = (o ~= nil and fn(k, o)) and o or nil
+    if nv == nil and ov == nil then return end
+    return nxt(k, nv, ov)
+  end
+end
+builders["TABLE-FILTER-NOT"] = function(node, nxt)
+  local fn, name = node.fn, node.name
+  return function(k, v, o)
+    set_op(name)
+    local nv = (v ~= nil and not fn(k, v)) and v or nil
+    local ov = (o ~= nil and not fn(k, o)) and o or nil
+    if nv == nil and ov == nil then return end
+    return nxt(k, nv, ov)
+  end
+end
+builders["TABLE-MAP-VALUES"] = function(node, nxt)
+  local fn, name = node.fn, node.name
+  return function(k, v, o)
+    set_op(name)
+    local nv = v ~= nil and fn(v, k) or nil
+    local ov = o ~= nil and fn(o, k) or nil
+    return nxt(k, nv, ov)
+  end
+end
+-- The selector maps (key, value) to (group key, group value) for both the
+-- old and the new row; when the group key changes, the old row is
+-- subtracted under its old group and added under its new one.
+builders["TABLE-GROUP-BY"] = function(node, nxt)
+  local fn, name, key_bytes = node.fn, node.name, node.kenc
+  return function(k, v, o)
+    set_op(name)
+    local nk, nv, ok, ov
+    if v ~= nil then nk, nv = fn(k, v) end
+    if o ~= nil then ok, ov = fn(k, o) end
+    if ok ~= nil and nk ~= nil and key_bytes(ok) == key_bytes(nk) then
+      return nxt(nk, nv, ov)
+    end
+    if ok ~= nil then nxt(ok, nil, ov) end
+    if nk ~= nil then nxt(nk, nv, nil) end
+  end
+end
+builders["TABLE-AGGREGATE"] = function(node, nxt)
+  local init, add, sub, idx, name = node.init, node.adder, node.subtractor, node.store.index,
+                                     node.name
+  local key_bytes = node.kenc
+  local null = runnel.null
+  return function(k, change)
+    if k == nil or type(change) ~= "table" then return end
+    set_op(name)
+    local kb = key_bytes(k)
+    local old = decode_store(store_get(idx, kb))
+    local agg = old
+    if agg == nil and init then agg = init() end
+    local ov, nv = change.o, change.n
+    if ov ~= nil and ov ~= null and agg ~= nil then agg = sub(k, ov, agg) end
+    if nv ~= nil and nv ~= null then agg = add(k, nv, agg) end
+    store_put(idx, kb, encode_store(agg))
+    return nxt(k, agg, old)
+  end
+end
+
+compile_node = function(job, node, built)
+  local f = built[node]
+  if f then return f end
+  local b = builders[node.kind]
+  if node.kind == "SOURCE" or node.kind == "REPARTITION-SOURCE" or node.kind == "BRANCH" then
+    f = children_fn(job, node, built)
+  elseif node.kind == "SPLIT" then
+    f = b(node, nil, job, built)
+  else
+    f = b(node, children_fn(job, node, built), job, built)
+  end
+  built[node] = f
+  return f
+end
+
+-- Union-find over nodes: a sub-topology is everything connected without
+-- crossing a repartition topic.
+local function subtopologies(job)
+  local parent = {}
+  local function find(n)
+    while parent[n] ~= n do parent[n] = parent[parent[n]]; n = parent[n] end
+    return n
+  end
+  for _, n in ipairs(job.nodes) do parent[n] = n end
+  for _, n in ipairs(job.nodes) do
+    for _, p in ipairs(n.parents) do
+      local a, b = find(n), find(p)
+      if a ~= b then parent[a] = b end
+    end
+  end
+  local groups, order = {}, {}
+  for _, n in ipairs(job.nodes) do
+    local r = find(n)
+    if not groups[r] then groups[r] = {}; order[#order + 1] = r end
+    local g = groups[r]
+    g[#g + 1] = n
+  end
+  -- Order sub-topologies by their first node, so ids are stable for a job.
+  local subs = {}
+  for i, r in ipairs(order) do
+    subs[i] = { id = i - 1, nodes = groups[r] }
+    for _, n in ipairs(groups[r]) do n.sub = i - 1 end
+  end
+  return subs
+end
+
+-- Returns the description the runtime reads, and the entry functions:
+-- entries[topic](key_bytes, value_bytes) runs one input record.
+function runnel._compile(job)
+  if getmetatable(job) ~= Job then
+    error("the job script must return the job (return job), got " .. type(job), 0)
+  end
+  if #job.nodes == 0 then error("the job " .. job.name .. " has no streams or tables", 0) end
+  for _, n in ipairs(job.nodes) do
+    if n.kind == "SPLIT" and #n.branches == 0 then
+      error(n.name .. ": split() has no branches", 0)
+    end
+  end
+  local subs = subtopologies(job)
+  local built, entries = {}, {}
+  local desc = { name = job.name, errors_tolerance = job.errors_tolerance, dlq = job.dlq,
+                 subtopologies = {}, stores = {}, internal_topics = {} }
+  for _, s in ipairs(subs) do
+    local d = { id = s.id, sources = {}, sinks = {}, stores = {}, nodes = {} }
+    for _, n in ipairs(s.nodes) do
+      local nd = { name = n.name, kind = n.kind, children = {} }
+      for _, c in ipairs(n.children) do nd.children[#nd.children + 1] = c.name end
+      if n.store then nd.store = n.store.name; d.stores[#d.stores + 1] = n.store.name end
+      if n.topics then
+        nd.topics = n.topics
+        for _, t in ipairs(n.topics) do
+          d.sources[#d.sources + 1] = { topic = t, internal = n.internal or false }
+        end
+      end
+      if n.topic then
+        nd.topic = type(n.topic) == "string" and n.topic or "(chosen per record)"
+        d.sinks[#d.sinks + 1] = { topic = nd.topic, internal = n.kind == "REPARTITION-SINK" }
+      end
+      d.nodes[#d.nodes + 1] = nd
+      if n.kind == "SOURCE" or n.kind == "TABLE-SOURCE" or n.kind == "REPARTITION-SOURCE" then
+        local first = compile_node(job, n, built)
+        local kdec = n.kdec
+        local vdec = n.vdec or decode_store -- repartition values are JSON
+        local ts = n.timestamp
+        local name = n.name
+        local entry
+        if ts then
+          entry = function(kb, vb)
+            set_op(name)
+            local k, v = kdec(kb), vdec(vb)
+            local t = ts(k, v, runnel.record.timestamp())
+            if type(t) ~= "number" then
+              error(fmt("%s: the timestamp function returned %s, not a number", name, type(t)), 0)
+            end
+            runnel.record.set_timestamp(t)
+            return first(k, v)
+          end
+        else
+          entry = function(kb, vb)
+            set_op(name)
+            return first(kdec(kb), vdec(vb))
+          end
+        end
+        for _, t in ipairs(n.topics) do entries[t] = entry end
+      end
+    end
+    desc.subtopologies[#desc.subtopologies + 1] = d
+  end
+  for _, st in ipairs(job.stores) do
+    desc.stores[#desc.stores + 1] = { name = st.name, index = st.index, changelog = st.changelog,
+                                      subtopology = st.node and st.node.sub or 0 }
+    desc.internal_topics[#desc.internal_topics + 1] = { name = st.changelog, kind = "changelog",
+                                                        subtopology = st.node and st.node.sub or 0 }
+  end
+  for _, n in ipairs(job.nodes) do
+    if n.kind == "REPARTITION-SOURCE" then
+      desc.internal_topics[#desc.internal_topics + 1] = {
+        name = n.topics[1], kind = "repartition", subtopology = n.sub,
+        from_subtopology = n.repartition_of.sub }
+    end
+  end
+  return desc, entries
+end
+
+return runnel

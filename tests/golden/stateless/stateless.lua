@@ -1,0 +1,25 @@
+-- Stateless operators: filter, filter_not, map, map_values, flat_map_values,
+-- select_key, peek, split, merge, to() with a topic function, headers and
+-- record metadata.
+local job = runnel.job("stateless")
+local orders = job:stream("orders", { value = "json" })
+orders:filter(function(_, o) return o.amount >= 100 end)
+      :map_values(function(o) return { id = o.id, amount = o.amount, tier = "big" } end)
+      :to("big-orders", { value = "json" })
+orders:filter_not(function(_, o) return o.amount >= 100 end)
+      :map(function(_, o) return o.customer, o.id end)
+      :to("small-by-customer")
+local branches = orders:split()
+  :branch(function(_, o) return o.country == "DE" end, "de")
+  :default_branch("other")
+branches.de:flat_map_values(function(o) return { o.id .. "-a", o.id .. "-b" } end)
+           :to("de-items")
+branches.other:select_key(function(_, o) return o.country end)
+              :peek(function(k) runnel.record.set_header("seen", k) end)
+              :to(function(k) return "country-" .. k end, { value = "json" })
+job:stream("a"):merge(job:stream("b"))
+   :map_values(function(v)
+      return v .. "@" .. runnel.record.topic() .. "/" .. runnel.record.offset()
+   end)
+   :to("merged")
+return job

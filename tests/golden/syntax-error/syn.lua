@@ -1,0 +1,3 @@
+local job = runnel.job("syn")
+job:stream("in"):to("out"
+return job
