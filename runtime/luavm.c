@@ -112,14 +112,11 @@ static void luavm__hook(lua_State *L, lua_Debug *ar) {
   lua_getallocf(L, &ud);
   luavm_t *vm = ud;
   int period = lua_gethookcount(L);
-  if (vm->calls == 0) {
+  if (vm->calls == 0 || (vm->executed += period) <= vm->opts.instruction_budget) {
     if (period != vm->hook_period) /* a coroutine left at 1 by invariant 3 */
       lua_sethook(L, luavm__hook, LUA_MASKCOUNT, vm->hook_period);
     return;
   }
-  vm->executed += period;
-  if (vm->executed <= vm->opts.instruction_budget)
-    return;
   vm->budget_exceeded = true;
   if (period != 1)
     lua_sethook(L, luavm__hook, LUA_MASKCOUNT, 1);

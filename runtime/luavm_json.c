@@ -51,10 +51,23 @@ void *luavm_null(void) {
   return (void *)&json_null;
 }
 
-/* Per lua_State: the generators and the parser in flight. */
+/* An object key being sorted. The value stays on the Lua stack at slot
+ * (and the key below it, which keeps `str` alive). */
+typedef struct {
+  const char *str; /* string keys; NULL: an integer key, text in num */
+  size_t len;
+  int slot;
+  char num[24];
+} json_key_t;
+
+/* Per lua_State: the generators, the parser in flight, and the scratch
+ * array for sorting keys (a stack: nested objects use the part above
+ * their parent's keys). */
 typedef struct {
   yajl_gen gens[JSON_GENS]; /* gens[k] writes nesting levels k*SPAN .. */
   yajl_handle inflight;     /* set during a decode, see the file comment */
+  json_key_t *keys;
+  size_t keys_cap;
 } json_state_t;
 
 static void json_seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -76,6 +89,7 @@ static int json_state_gc(lua_State *L) {
       yajl_gen_free(js->gens[i]);
   if (js->inflight != NULL)
     yajl_free(js->inflight);
+  free(js->keys);
   memset(js, 0, sizeof *js);
   return 0;
 }
@@ -304,6 +318,7 @@ typedef struct {
   yajl_gen g;           /* the generator of the current nesting span */
   const void *array_mt; /* the array marker, NULL if none was ever made */
   int depth;            /* open containers */
+  size_t nkeys;         /* js->keys in use */
   json_path_t path[LUAVM_JSON_MAX_DEPTH + 1]; /* path[d]: the key taken at depth d */
   char *err;
   size_t errlen;
@@ -486,33 +501,91 @@ static int json_enc_array(json_enc_t *e, int idx, lua_Unsigned n) {
   return json_enc_status(e, yajl_gen_array_close(e->g));
 }
 
+static const char *json_key_str(const json_key_t *k) {
+  return k->str != NULL ? k->str : k->num;
+}
+
+static int json_key_cmp(const void *a, const void *b) {
+  const json_key_t *x = a, *y = b;
+  int c = memcmp(json_key_str(x), json_key_str(y), x->len < y->len ? x->len : y->len);
+  return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static void json_sort_keys(json_key_t *k, size_t n) {
+  if (n > 16) {
+    qsort(k, n, sizeof *k, json_key_cmp);
+    return;
+  }
+  for (size_t i = 1; i < n; i++) { /* insertion sort: records are small */
+    json_key_t t = k[i];
+    size_t j = i;
+    for (; j > 0 && json_key_cmp(&k[j - 1], &t) > 0; j--)
+      k[j] = k[j - 1];
+    k[j] = t;
+  }
+}
+
+/* Objects are written with their keys sorted (bytewise; integer keys by
+ * their text), so that equal tables give equal bytes whatever their
+ * insertion history or Lua's per-state hash seed. Every key/value pair is
+ * kept on the Lua stack while the keys are sorted. */
 static int json_enc_object(json_enc_t *e, int idx) {
   lua_State *L = e->L;
-  if (json_enc_status(e, yajl_gen_map_open(e->g)) != 0)
-    return -1;
-  e->depth++;
+  json_state_t *js = e->js;
+  int top = lua_gettop(L);
+  size_t base = e->nkeys, n = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    json_path_t *p = &e->path[e->depth];
-    char num[24];
+    if (!lua_checkstack(L, 3)) {
+      lua_settop(L, top);
+      return json_enc_fail(e, "object too large to encode");
+    }
+    if (base + n == js->keys_cap) {
+      size_t ncap = js->keys_cap != 0 ? js->keys_cap * 2 : 64;
+      json_key_t *p = realloc(js->keys, ncap * sizeof *p);
+      if (p == NULL) {
+        lua_settop(L, top);
+        return json_enc_fail(e, "not enough memory to sort %zu keys", n);
+      }
+      js->keys = p;
+      js->keys_cap = ncap;
+    }
+    json_key_t *k = &js->keys[base + n];
     if (lua_type(L, -2) == LUA_TSTRING) {
       /* never lua_tolstring a number key: it would convert it in place
        * and confuse lua_next */
-      p->key = lua_tolstring(L, -2, &p->keylen);
+      k->str = lua_tolstring(L, -2, &k->len);
     } else if (lua_isinteger(L, -2)) {
-      p->keylen = json_fmt_int(num, lua_tointeger(L, -2));
-      p->key = num;
+      k->str = NULL;
+      k->len = json_fmt_int(k->num, lua_tointeger(L, -2));
     } else {
-      e->depth--;
-      return json_enc_fail(e, "cannot use a %s as an object key", luaL_typename(L, -2));
+      int t = lua_type(L, -2);
+      lua_settop(L, top);
+      return json_enc_fail(e, "cannot use a %s as an object key", lua_typename(L, t));
     }
+    k->slot = lua_gettop(L);
+    n++;
+    lua_pushvalue(L, -2); /* lua_next's key; the pair stays below it */
+  }
+  json_sort_keys(&js->keys[base], n);
+  e->nkeys = base + n;
+  if (json_enc_status(e, yajl_gen_map_open(e->g)) != 0)
+    return -1;
+  e->depth++;
+  for (size_t i = 0; i < n; i++) {
+    /* copied out: nested objects may move js->keys */
+    json_key_t k = js->keys[base + i];
+    json_path_t *p = &e->path[e->depth];
+    p->key = json_key_str(&k);
+    p->keylen = k.len;
     if (json_enc_status(e, yajl_gen_string(e->g, (const unsigned char *)p->key, p->keylen)) != 0)
       return -1;
-    if (json_enc_value(e, lua_gettop(L)) != 0)
+    if (json_enc_value(e, k.slot) != 0)
       return -1;
-    lua_pop(L, 1);
   }
   e->depth--;
+  e->nkeys = base;
+  lua_settop(L, top);
   return json_enc_status(e, yajl_gen_map_close(e->g));
 }
 
@@ -601,6 +674,7 @@ static int json_encode(lua_State *L, int idx, const unsigned char **out, size_t 
   e.L = L;
   e.js = json_state(L);
   e.depth = 0;
+  e.nkeys = 0;
   e.err = err;
   e.errlen = errlen;
   e.g = json_gen(e.js, 0);
@@ -613,6 +687,11 @@ static int json_encode(lua_State *L, int idx, const unsigned char **out, size_t 
   lua_pop(L, 1);
   int rc = json_enc_value(&e, idx);
   lua_settop(L, top);
+  if (e.js->keys_cap > 4096) { /* do not keep a huge object's scratch */
+    free(e.js->keys);
+    e.js->keys = NULL;
+    e.js->keys_cap = 0;
+  }
   if (rc != 0)
     return -1;
   yajl_gen_get_buf(e.g, out, outlen);
