@@ -1,0 +1,186 @@
+# Crash test of a stateful job on a worker: a counting job over many keyed
+# records, SIGKILLed at random moments many times and restarted (twice
+# with its SQLite state files deleted, so that tasks restore from their
+# changelogs and checkpoints); the counts read through the interactive-query
+# API must equal an independent count of the input exactly.
+#
+# The job counts by the input key with no repartition in between: outputs
+# are at-least-once, so a repartition before the count could legitimately
+# count a record twice after a crash (docs/lua-jobs.md). Store updates and
+# input positions commit together, so this job must be exact.
+#
+# Knobs (environment):
+#   RUNNEL_CRASH_RECORDS  records in all (default 3000000: the ASan/UBSan
+#                         test build processes about 250k records/s with two
+#                         stream threads; with 1M records most kills found
+#                         the job idle, with 3M most land while records are
+#                         processed and committed; the test takes ~30 s)
+#   RUNNEL_CRASH_ROUNDS   produce rounds, each followed by kills (default 3)
+#   RUNNEL_CRASH_KILLS    SIGKILLs per round at least (default 5); a round
+#                         goes on while kills find input left to read, up to
+#                         three times as many
+#   RUNNEL_CRASH_SEED     seed of the kill delays (default: random, printed)
+source "$(dirname "$0")/lib.sh"
+
+N=${RUNNEL_CRASH_RECORDS:-3000000}
+ROUNDS=${RUNNEL_CRASH_ROUNDS:-3}
+KILLS=${RUNNEL_CRASH_KILLS:-5}
+SEED=${RUNNEL_CRASH_SEED:-$(( $(date +%s) % 32768 ))}
+RANDOM=$SEED
+echo "records=$N rounds=$ROUNDS kills/round>=$KILLS seed=$SEED (RUNNEL_CRASH_SEED=$SEED reproduces the delays)"
+
+D="$T/data"
+JOB=crashcount
+R() { "$RUNNEL" "$@" --data-dir "$D"; }
+WORKER_ARGS=(run "$T/job.lua" --data-dir "$D" --set listeners=http://127.0.0.1:0
+             --set commit.interval.ms=100 --set stream.threads=2)
+
+cat > "$T/job.lua" <<EOF
+local job = runnel.job("$JOB")
+job:stream("events"):group_by_key():count("counts")
+return job
+EOF
+
+# Four partitions on two threads: two tasks per thread.
+R topics create events --partitions 4 >/dev/null
+
+# The input: round r holds records [from, to). Keys are skewed: 30% go to
+# three hot keys, the rest spread over 1000 keys.
+gen_round() { # FROM TO FILE
+  awk -v from="$1" -v to="$2" 'BEGIN {
+    for (i = from; i < to; i++) {
+      if (i % 10 < 3) k = "hot" (i % 3); else k = "k" ((i * 7919) % 1000);
+      printf "%s:v%d\n", k, i
+    }
+  }' > "$3"
+}
+
+# expected_counts FILES...: "key count" lines, sorted, from the input alone.
+expected_counts() {
+  cat "$@" | awk -F: '{ c[$1]++ } END { for (k in c) print k, c[k] }' | LC_ALL=C sort
+}
+
+# The worker's counts as "key count" lines, sorted (keys have no quotes).
+actual_counts() {
+  http GET "/jobs/$JOB/stores/counts?limit=0"
+  if [ "$CODE" != 200 ]; then echo "range query: $CODE $BODY" >&2; return 0; fi
+  sed 's/},{/}\n{/g' <<<"$BODY" | sed -n 's/.*"key":"\([^"]*\)","value":\([0-9]*\)}.*/\1 \2/p' |
+    LC_ALL=C sort
+}
+
+# lag_sum: the job's total input lag from /status, or "" when not RUNNING.
+lag_sum() {
+  http GET "/jobs/$JOB/status"
+  [[ "$CODE" == 200 && "$BODY" == *'"state":"RUNNING"'* ]] || { echo ""; return 0; }
+  grep -o '"lag":[0-9-]*' <<<"$BODY" | awk -F: '{ s += $2 } END { print s + 0 }'
+}
+
+# records_in_sum: records this worker process read, over all tasks.
+records_in_sum() {
+  http GET "/jobs/$JOB/status"
+  grep -o '"records_in":[0-9]*' <<<"$BODY" | awk -F: '{ s += $2 } END { print s + 0 }'
+}
+
+# wait_idle: polls the status until every task runs with lag 0 (60 s).
+wait_idle() {
+  local i lag
+  for i in $(seq 1 600); do
+    lag=$(lag_sum)
+    [ "$lag" = 0 ] && return 0
+    sleep 0.1
+  done
+  http GET "/jobs/$JOB/status"
+  fail "job did not catch up within 60 s: $BODY"
+  return 1
+}
+
+# compare_counts DESCRIPTION FILES...: the worker's counts against the input.
+compare_counts() {
+  local d=$1; shift
+  expected_counts "$@" > "$T/expected.txt"
+  actual_counts > "$T/actual.txt"
+  if cmp -s "$T/expected.txt" "$T/actual.txt"; then
+    pass
+  else
+    fail "$d: counts differ from the input; first differing keys (key expected actual):"
+    LC_ALL=C join -a 1 -a 2 -e - -o 0,1.2,2.2 "$T/expected.txt" "$T/actual.txt" |
+      awk '$2 != $3' | head -20 >&2 || true
+    echo "  keys expected $(wc -l < "$T/expected.txt"), got $(wc -l < "$T/actual.txt");" \
+         "sum expected $(awk '{s+=$2} END {print s+0}' "$T/expected.txt")," \
+         "got $(awk '{s+=$2} END {print s+0}' "$T/actual.txt")" >&2
+  fi
+}
+
+delete_state() { rm -f "$D/state/$JOB"/*.db*; }
+
+# crash_cycle NAME: starts the worker, SIGKILLs it after 0.2-1.5 s, and
+# counts kills that hit while input was still unread (BUSY=1 for this one).
+# CUR_PID is killed by the exit trap if the script stops in between.
+CUR_PID=
+trap 'if [ -n "$CUR_PID" ]; then kill -KILL "$CUR_PID" 2>/dev/null || true; fi; cleanup' EXIT
+KILLED=0
+KILLED_BUSY=0
+crash_cycle() {
+  local name=$1
+  "$RUNNEL" "${WORKER_ARGS[@]}" 2>"$T/$name.log" &
+  CUR_PID=$!
+  local ms=$(( 200 + RANDOM % 1301 ))
+  sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+  if ! kill -0 "$CUR_PID" 2>/dev/null; then
+    fail "$name: the worker exited by itself:"; cat "$T/$name.log" >&2
+  fi
+  PORT=$(sed -n 's/.*listening on http:\/\/[^ ]*:\([0-9]*\)$/\1/p' "$T/$name.log" | head -1)
+  local lag=""
+  BUSY=0
+  [ -n "$PORT" ] && lag=$(lag_sum)
+  kill -KILL "$CUR_PID" 2>/dev/null || true
+  wait "$CUR_PID" 2>/dev/null || true
+  CUR_PID=
+  KILLED=$((KILLED + 1))
+  if [ -n "$lag" ] && [ "$lag" -gt 0 ]; then KILLED_BUSY=$((KILLED_BUSY + 1)); BUSY=1; fi
+  if grep -q 'ERROR\|AddressSanitizer\|runtime error' "$T/$name.log"; then
+    fail "$name: errors in the worker log:"; grep 'ERROR\|AddressSanitizer\|runtime error' "$T/$name.log" | head -5 >&2
+  fi
+}
+
+DEL_ROUND=$(( ROUNDS >= 2 ? 2 : 1 ))
+start_s=$(date +%s)
+files=()
+for r in $(seq 1 "$ROUNDS"); do
+  from=$(( N * (r - 1) / ROUNDS )); to=$(( N * r / ROUNDS ))
+  gen_round "$from" "$to" "$T/in$r.txt"
+  files+=("$T/in$r.txt")
+  R produce events --key-delimiter : < "$T/in$r.txt" >/dev/null
+
+  c=0
+  BUSY=1
+  while [ "$c" -lt "$KILLS" ] || { [ "$BUSY" = 1 ] && [ "$c" -lt $((3 * KILLS)) ]; }; do
+    c=$((c + 1))
+    # The last round starts without state files and is killed during or
+    # soon after the restore.
+    if [ "$r" -eq "$ROUNDS" ] && [ "$c" -eq 1 ]; then delete_state; fi
+    crash_cycle "r${r}c$c"
+  done
+
+  # Round 2 (or 1) ends without state files: the tasks restore from the
+  # changelog up to their checkpoints and read only the input after them.
+  if [ "$r" -eq "$DEL_ROUND" ]; then delete_state; fi
+  start_worker "r${r}settle" "${WORKER_ARGS[@]}"
+  wait_idle || true
+  compare_counts "after round $r" "${files[@]}"
+  if [ "$r" -eq "$DEL_ROUND" ]; then
+    read_in=$(records_in_sum)
+    check "restore from checkpoints: read $read_in of $to records, not all again" \
+      test "$read_in" -lt "$to"
+  fi
+  if [ "$r" -lt "$ROUNDS" ]; then stop_worker KILL; else stop_worker TERM; fi
+done
+
+echo "kills: $KILLED, of which $KILLED_BUSY with input left to read; $(( $(date +%s) - start_s )) s"
+check "some kills hit while records were being processed" test "$KILLED_BUSY" -ge 1
+assert_eq "clean stop at the end" 0 "$STATUS"
+if grep -l 'ERROR\|AddressSanitizer\|runtime error' "$T"/*.log >/dev/null 2>&1; then
+  fail "errors in worker logs: $(grep -l 'ERROR\|AddressSanitizer\|runtime error' "$T"/*.log | tr '\n' ' ')"
+fi
+
+finish
