@@ -3,8 +3,12 @@
 # Starts a private redis-server (AOF on, fsync every second, no RDB
 # snapshots, unix socket only) for the Redis Streams comparison, runs
 # bench_log on scratch space inside BUILD_DIR (the disk the build is on),
-# and stops and deletes everything on the way out, failure or not.
-# BENCH_SIZE_MB (default 1024) sets the size of each log for a quick run.
+# and stops and deletes everything on the way out, failure or not. Then
+# runs bench_jobs (Lua stream jobs on the runner beside a bare Lua loop and
+# plain SQLite) on scratch space there too.
+# BENCH_SIZE_MB (default 1024) sets the size of each log for a quick run;
+# BENCH_JOBS_RECORDS (default 1000000) the records per job measurement;
+# BENCH_REPS (default 3) the repetitions of both.
 # Installs nothing: build.sh installs redis-server.
 set -euo pipefail
 BUILD=${1:?usage: run.sh BUILD_DIR}
@@ -46,3 +50,7 @@ echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/10485
      "$(df -h --output=source,fstype "$SCRATCH" | tail -1 | awk '{print $1" ("$2")"}')"
 "$BUILD/tests/bench_log" --dir "$SCRATCH/data" ${BENCH_SIZE_MB:+--size-mb "$BENCH_SIZE_MB"} \
   "${redis_args[@]}"
+# The log's scratch space is not needed any more: free the disk first.
+rm -rf "$SCRATCH/data"
+echo
+"$BUILD/tests/bench_jobs" --dir "$SCRATCH/jobs"

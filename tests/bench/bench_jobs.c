@@ -1,0 +1,645 @@
+/*
+ * bench_jobs.c: Lua stream jobs on the engine, each beside a bare baseline
+ * of the same work, run in the same process on the same disk.
+ *
+ *   bench_jobs --dir DIR [--records N] [--keys K] [--reps R] [--only abc]
+ *
+ * DIR is scratch space (emptied first, left for the caller to delete). N
+ * (default 1000000, or $BENCH_JOBS_RECORDS) records per measurement, K
+ * (default 100000) distinct keys for b), R (default 3, or $BENCH_REPS)
+ * repetitions of a) and b), whose medians are reported. --only runs
+ * the named parts (for profiling).
+ *
+ * The engine runs as the worker runs it: a log opened in DIR/log with the
+ * worker's defaults (background thread, log.flush=interval 1000 ms), a
+ * runner (runner.h) with 1 stream thread, commit.interval.ms 1000,
+ * cache.max.bytes.buffering 10 MiB and the default Lua budgets. Inputs are
+ * appended before the clock starts (1000 records per batch, flushed).
+ *
+ *   a) stateless: N JSON records (about 100 bytes) through
+ *      stream(json):filter(F):map(M):to(json), log to log. Timed from
+ *      runner_add_job until the output partition holds every expected
+ *      record. Beside it, a bare loop over the same JSON texts in memory:
+ *      luavm_json_decode into a table, lua_pcall of the same F and M
+ *      (compiled from the same source text, in a plain lua_State without
+ *      hooks), luavm_json_encode of M's value. Target: runnel >= 0.6 of the
+ *      bare loop (records/s on one thread).
+ *   b) stateful: stream():group_by_key():count() over N records with K
+ *      distinct keys, timed from runner_add_job until the runner is idle
+ *      (every record read and the final commit done), in two key orders:
+ *      random (uniform, with repeats) and cyclic (0..K-1, repeated: each
+ *      key once per K records). Beside it: one SQLite UPSERT per record
+ *      into (k TEXT PRIMARY KEY, n INTEGER), transactions of 1000, WAL,
+ *      synchronous=NORMAL, a file in DIR. Target: runnel >= 3x.
+ *   c) restore: the count job over N distinct keys runs to idle and its
+ *      runner stops; its state files (DATA/state/<job>/0_0.db*) are
+ *      deleted; then the job is added to a new runner and timed until its
+ *      status says RUNNING (polled every 1 ms): the task rebuilt the store
+ *      from its changelog up to the last checkpoint (topo_task_open's
+ *      restore). Reported: seconds and MB/s of changelog (bytes of the
+ *      changelog partition on disk, all of which is read).
+ * Every run is checked: output counts of a) against the bare loop, sums
+ * and key counts of the stores of b) and c) read back with store_reader.
+ *
+ * Exit status 0 when everything ran and checked out (targets missed or
+ * not); 1 when a run failed or a check did not add up; 2 usage.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "logger.h"
+#include "luavm.h"
+#include "runner.h"
+#include "store.h"
+#include "topo.h"
+
+#define MAX_REPS 9
+#define PRODUCE_BATCH 1000
+#define SQLITE_TXN 1000
+#define COMMIT_INTERVAL_MS 1000
+#define CACHE_BYTES_DEFAULT (10u << 20) /* cache.max.bytes.buffering */
+#define WAIT_MS 600000
+#define TARGET_STATELESS 0.6
+#define TARGET_STATEFUL 3.0
+
+/* The two user functions of a), as text: the job and the bare loop
+ * compile the same source. */
+#define FILTER_SRC "function(k, v) return v.amount >= 20 and v.ok end"
+#define MAP_SRC                                                                     \
+  "function(k, v) return v.country, {user = v.user, cents = math.floor(v.amount * " \
+  "100), items = v.items, big = v.items > 5} end"
+
+static const char *countries[] = {"de", "fr", "nl", "us", "jp", "br", "in", "za"};
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, const char *msg) {
+  fprintf(stderr, "bench_jobs: %s: %s\n", what, msg);
+  exit(1);
+}
+
+static void die_log(const char *what, int rc, const log_error_t *e) {
+  die(what, e && e->msg[0] ? e->msg : log_strerror(rc));
+}
+
+/* cache.max.bytes.buffering of the runner ($BENCH_JOBS_CACHE_BYTES; default
+ * the worker's). */
+static size_t cache_bytes = CACHE_BYTES_DEFAULT;
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rng(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+
+static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+  (void)st;
+  (void)type;
+  (void)ftw;
+  if (remove(path) != 0) fprintf(stderr, "bench_jobs: remove %s: %s\n", path, strerror(errno));
+  return 0;
+}
+
+static void rm_rf(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+
+static int cmp_doubles(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Median of n values (sorted in place), and their range. */
+static double median(double *v, int n, double *lo, double *hi) {
+  qsort(v, (size_t)n, sizeof *v, cmp_doubles);
+  *lo = v[0];
+  *hi = v[n - 1];
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- inputs ------------------------------------------------------------------ */
+
+/* The JSON value of record i of a): about 100 bytes. */
+static int json_value(uint64_t i, char *buf, size_t cap) {
+  uint64_t h = i * 0x9e3779b97f4a7c15ull;
+  h ^= h >> 29;
+  unsigned cents = (unsigned)(h % 10000);
+  return snprintf(buf, cap,
+                  "{\"id\":%" PRIu64 ",\"user\":\"user-%u\",\"country\":\"%s\",\"amount\":%u.%02u,"
+                  "\"items\":%u,\"ok\":%s,\"note\":null}",
+                  i, (unsigned)((h >> 16) % 50000), countries[(h >> 32) % 8], cents / 100,
+                  cents % 100, (unsigned)((h >> 40) % 10), (h >> 48) % 16 ? "true" : "false");
+}
+
+typedef enum { KEYS_RANDOM, KEYS_CYCLIC, KEYS_DISTINCT } key_order_t;
+
+/* The key of record i of b) and c). */
+static int key_of(key_order_t order, uint64_t i, uint64_t nkeys, char *buf, size_t cap) {
+  uint64_t k = order == KEYS_RANDOM ? rng() % nkeys : order == KEYS_CYCLIC ? i % nkeys : i;
+  return snprintf(buf, cap, "key-%07" PRIu64, k);
+}
+
+/* How many distinct keys the first n keys in that order have. */
+static int64_t distinct_keys(key_order_t order, int64_t n, uint64_t nkeys) {
+  if (order != KEYS_RANDOM) return order == KEYS_CYCLIC && (uint64_t)n > nkeys ? (int64_t)nkeys : n;
+  char *seen = calloc(nkeys, 1);
+  if (!seen) die("distinct_keys", "out of memory");
+  int64_t d = 0;
+  rng_state = 0x9e3779b97f4a7c15ull; /* as produce() */
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t k = rng() % nkeys;
+    if (!seen[k]) d++;
+    seen[k] = 1;
+  }
+  free(seen);
+  return d;
+}
+
+static log_t *open_log(const char *dir) {
+  log_options_t opts;
+  log_options_defaults(&opts); /* the worker's: background thread, flush interval */
+  log_t *log;
+  log_error_t e = {0};
+  int rc = log_open(dir, &opts, &log, &e);
+  if (rc != 0) die_log("log_open", rc, &e);
+  return log;
+}
+
+static void create_topic(log_t *log, const char *topic) {
+  log_error_t e = {0};
+  int rc = log_topic_create(log, topic, 1, NULL, &e);
+  if (rc != 0) die_log(topic, rc, &e);
+}
+
+static log_partition_t *partition(log_t *log, const char *topic) {
+  log_partition_t *p;
+  log_error_t e = {0};
+  int rc = log_partition_get(log, topic, 0, &p, &e);
+  if (rc != 0) die_log(topic, rc, &e);
+  return p;
+}
+
+/* Appends n records to topic (created) in batches of PRODUCE_BATCH:
+ * values of a) when order < 0, else keys in that order with value "1". */
+static void produce(log_t *log, const char *topic, int64_t n, int order, uint64_t nkeys) {
+  create_topic(log, topic);
+  log_partition_t *p = partition(log, topic);
+  static char keys[PRODUCE_BATCH][32], vals[PRODUCE_BATCH][160];
+  log_record_t recs[PRODUCE_BATCH];
+  log_error_t e = {0};
+  rng_state = 0x9e3779b97f4a7c15ull;
+  for (int64_t i = 0; i < n;) {
+    size_t m = 0;
+    for (; m < PRODUCE_BATCH && i < n; m++, i++) {
+      int kl, vl;
+      if (order < 0) {
+        kl = snprintf(keys[m], sizeof keys[m], "k%" PRId64, i);
+        vl = json_value((uint64_t)i, vals[m], sizeof vals[m]);
+      } else {
+        kl = key_of((key_order_t)order, (uint64_t)i, nkeys, keys[m], sizeof keys[m]);
+        vl = 1;
+        vals[m][0] = '1';
+      }
+      recs[m] = (log_record_t){.timestamp = -1, .key = keys[m], .key_len = kl,
+                               .value = vals[m], .value_len = vl};
+    }
+    int rc = log_partition_append(p, recs, m, NULL, &e);
+    if (rc != 0) die_log("append", rc, &e);
+  }
+  int rc = log_partition_flush(p, &e);
+  if (rc != 0) die_log("flush", rc, &e);
+}
+
+/* ---- the engine ---------------------------------------------------------------- */
+
+static runner_t *start_runner(log_t *log, const char *state_dir) {
+  runner_options_t ro = {.log = log,
+                         .state_dir = state_dir,
+                         .threads = 1,
+                         .commit_interval_ms = COMMIT_INTERVAL_MS,
+                         .cache_bytes = cache_bytes};
+  luavm_options_defaults(&ro.vm);
+  runner_t *r;
+  char err[2048];
+  if (runner_new(&ro, &r, err, sizeof err) != 0) die("runner_new", err);
+  return r;
+}
+
+static topo_job_t *load_job(const char *name, const char *script) {
+  luavm_options_t vo;
+  luavm_options_defaults(&vo);
+  topo_job_t *job;
+  char err[2048], chunk[300];
+  snprintf(chunk, sizeof chunk, "@%s.lua", name);
+  if (topo_job_load(chunk, script, strlen(script), &vo, &job, err, sizeof err) != 0)
+    die("topo_job_load", err);
+  return job;
+}
+
+static void add_job(runner_t *r, topo_job_t *job) {
+  char err[2048];
+  if (runner_add_job(r, job, false, err, sizeof err) != 0) die("runner_add_job", err);
+}
+
+/* Waits until the partition's end offset reaches `expected`. */
+static void wait_end(log_partition_t *p, int64_t expected) {
+  double deadline = now_s() + WAIT_MS / 1000.0;
+  while (log_partition_end_offset(p) < expected) {
+    if (now_s() > deadline) die("wait", "the output did not arrive in time");
+    log_partition_wait(p, expected - 1, 100);
+  }
+}
+
+typedef struct {
+  int64_t keys, sum;
+} store_sum_t;
+
+static int sum_one(void *opaque, const void *key, size_t klen, const void *val, size_t vlen) {
+  (void)key;
+  (void)klen;
+  store_sum_t *s = opaque;
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.*s", (int)(vlen < 31 ? vlen : 31), (const char *)val);
+  s->keys++;
+  s->sum += strtoll(buf, NULL, 10);
+  return 0;
+}
+
+/* Keys and the sum of counts in a store of a task's file. */
+static store_sum_t store_sum(const char *path, const char *store) {
+  store_reader_t *rd;
+  char err[1024];
+  store_sum_t s = {0, 0};
+  if (store_reader_open(path, &rd, err, sizeof err) != 0) die("store_reader_open", err);
+  if (store_reader_range(rd, store, NULL, 0, NULL, 0, 0, sum_one, &s) != 0)
+    die("store_reader_range", path);
+  store_reader_close(rd);
+  return s;
+}
+
+/* ---- a) stateless ----------------------------------------------------------------- */
+
+typedef struct {
+  double secs;
+  int64_t out;
+  size_t out_bytes;
+} bare_run_t;
+
+static void lua_die(lua_State *L, const char *what) {
+  die(what, lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+}
+
+/* The bare loop over the texts (offsets[i]..offsets[i+1] in texts). */
+static bare_run_t bare_stateless(const char *texts, const size_t *offsets, int64_t n) {
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  const char *src = "return " FILTER_SRC ", " MAP_SRC;
+  if (luaL_loadbufferx(L, src, strlen(src), "=bare", "t") != LUA_OK ||
+      lua_pcall(L, 0, 2, 0) != LUA_OK)
+    lua_die(L, "bare loop");
+  int ffn = lua_gettop(L) - 1, mfn = lua_gettop(L);
+  char *buf = NULL, err[512];
+  size_t cap = 0, len;
+  bare_run_t r = {0, 0, 0};
+  char key[32];
+  double t0 = now_s();
+  for (int64_t i = 0; i < n; i++) {
+    int kl = snprintf(key, sizeof key, "k%" PRId64, i);
+    lua_pushlstring(L, key, (size_t)kl);
+    if (luavm_json_decode(L, texts + offsets[i], offsets[i + 1] - offsets[i], err, sizeof err))
+      die("luavm_json_decode", err);
+    int kidx = lua_gettop(L) - 1, vidx = lua_gettop(L);
+    lua_pushvalue(L, ffn);
+    lua_pushvalue(L, kidx);
+    lua_pushvalue(L, vidx);
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK) lua_die(L, "filter");
+    int keep = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (keep) {
+      lua_pushvalue(L, mfn);
+      lua_pushvalue(L, kidx);
+      lua_pushvalue(L, vidx);
+      if (lua_pcall(L, 2, 2, 0) != LUA_OK) lua_die(L, "map");
+      if (luavm_json_encode(L, -1, &buf, &cap, &len, err, sizeof err) != 0)
+        die("luavm_json_encode", err);
+      size_t klen;
+      lua_tolstring(L, -2, &klen);
+      r.out_bytes += len + klen;
+      r.out++;
+    }
+    lua_settop(L, mfn); /* the two functions stay */
+  }
+  r.secs = now_s() - t0;
+  free(buf);
+  lua_close(L);
+  return r;
+}
+
+/* One engine run of a): returns seconds. */
+static double runnel_stateless(log_t *log, const char *dir, int rep, int64_t expected) {
+  char name[64], out[64], state[4200], script[1024];
+  snprintf(name, sizeof name, "stateless-%d", rep);
+  snprintf(out, sizeof out, "a-out-%d", rep);
+  snprintf(state, sizeof state, "%s/state-a-%d", dir, rep);
+  snprintf(script, sizeof script,
+           "local job = runnel.job(\"%s\")\n"
+           "job:stream(\"a-in\", { value = \"json\" })\n"
+           "   :filter(" FILTER_SRC ")\n"
+           "   :map(" MAP_SRC ")\n"
+           "   :to(\"%s\", { value = \"json\" })\n"
+           "return job\n",
+           name, out);
+  create_topic(log, out);
+  log_partition_t *po = partition(log, out);
+  runner_t *r = start_runner(log, state);
+  topo_job_t *job = load_job(name, script);
+  double t0 = now_s();
+  add_job(r, job);
+  wait_end(po, expected);
+  double secs = now_s() - t0;
+  runner_free(r);
+  if (log_partition_end_offset(po) != expected) {
+    fprintf(stderr, "bench_jobs: a) %s holds %" PRId64 " records, the bare loop wrote %" PRId64 "\n",
+            out, log_partition_end_offset(po), expected);
+    exit(1);
+  }
+  return secs;
+}
+
+static void bench_stateless(log_t *log, const char *dir, int64_t n, int reps) {
+  printf("\na) stateless: %" PRId64 " JSON records, filter + map, log to log, 1 stream thread\n", n);
+  printf("   filter: %s\n   map:    %s\n", FILTER_SRC, MAP_SRC);
+  size_t *offsets = malloc(((size_t)n + 1) * sizeof *offsets);
+  char *texts = malloc((size_t)n * 160);
+  if (!offsets || !texts) die("a)", "out of memory");
+  offsets[0] = 0;
+  for (int64_t i = 0; i < n; i++) {
+    int l = json_value((uint64_t)i, texts + offsets[i], 160);
+    offsets[i + 1] = offsets[i] + (size_t)l;
+  }
+  produce(log, "a-in", n, -1, 0);
+  double rs[MAX_REPS], bs[MAX_REPS];
+  bare_run_t b = {0, 0, 0};
+  for (int rep = 0; rep < reps; rep++) {
+    b = bare_stateless(texts, offsets, n);
+    bs[rep] = b.secs;
+    rs[rep] = runnel_stateless(log, dir, rep, b.out);
+  }
+  double rmin, rmax, bmin, bmax;
+  double rm = median(rs, reps, &rmin, &rmax), bm = median(bs, reps, &bmin, &bmax);
+  printf("   input %.1f MB, %" PRId64 " records kept (%.0f%%), %.1f MB of output keys and values\n",
+         (double)offsets[n] / 1e6, b.out, 100.0 * (double)b.out / (double)n,
+         (double)b.out_bytes / 1e6);
+  printf("                                                    records/s    seconds\n");
+  printf("  runnel job on the runner (log to log)              %9.0f   %8.2f\n", (double)n / rm,
+         rm);
+  printf("  bare loop: yajl decode, lua_pcall x2, encode       %9.0f   %8.2f\n", (double)n / bm,
+         bm);
+  double ratio = bm / rm;
+  printf("  ratio runnel/bare (records/s): %.2f   target >= %.1f   %s\n", ratio, TARGET_STATELESS,
+         ratio >= TARGET_STATELESS ? "MET" : "NOT MET");
+  printf("  (runnel %.2f..%.2f s, bare %.2f..%.2f s over %d runs; medians above)\n", rmin, rmax,
+         bmin, bmax, reps);
+  free(offsets);
+  free(texts);
+}
+
+/* ---- b) stateful ---------------------------------------------------------------------- */
+
+static const char *order_name(key_order_t o) {
+  return o == KEYS_RANDOM ? "random" : o == KEYS_CYCLIC ? "cyclic" : "distinct";
+}
+
+/* The count job `name` over topic, loaded, with its runner's state dir. */
+static topo_job_t *count_job(const char *dir, const char *name, const char *topic, char *state,
+                             size_t state_len) {
+  char script[1024];
+  snprintf(state, state_len, "%s/state-%s", dir, name);
+  snprintf(script, sizeof script,
+           "local job = runnel.job(\"%s\")\n"
+           "job:stream(\"%s\"):group_by_key():count(\"counts\")\n"
+           "return job\n",
+           name, topic);
+  return load_job(name, script);
+}
+
+/* The count job over topic; returns seconds from add to idle, and checks
+ * the store: `keys` keys whose counts sum to n. */
+static double runnel_count(log_t *log, const char *dir, const char *name, const char *topic,
+                           int64_t n, int64_t keys, char *db_path, size_t db_path_len) {
+  char state[4200];
+  topo_job_t *job = count_job(dir, name, topic, state, sizeof state);
+  runner_t *r = start_runner(log, state);
+  double t0 = now_s();
+  add_job(r, job);
+  if (runner_wait_idle(r, WAIT_MS) != 0) die(name, "the job did not finish in time");
+  double secs = now_s() - t0;
+  runner_free(r);
+  snprintf(db_path, db_path_len, "%s/%s/0_0.db", state, name);
+  store_sum_t s = store_sum(db_path, "counts");
+  if (s.keys != keys || s.sum != n) {
+    fprintf(stderr, "bench_jobs: %s: the store has %" PRId64 " keys summing to %" PRId64
+            ", expected %" PRId64 " and %" PRId64 "\n", name, s.keys, s.sum, keys, n);
+    exit(1);
+  }
+  return secs;
+}
+
+static void sqlite_check(sqlite3 *db, int rc, const char *what) {
+  if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) die(what, sqlite3_errmsg(db));
+}
+
+/* The baseline: one UPSERT per record, transactions of SQLITE_TXN. */
+static double sqlite_count(const char *dir, int rep, key_order_t order, int64_t n,
+                           uint64_t nkeys, int64_t keys) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/baseline-%s-%d.db", dir, order_name(order), rep);
+  sqlite3 *db;
+  if (sqlite3_open(path, &db) != SQLITE_OK) die("sqlite3_open", path);
+  sqlite_check(db, sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), "wal");
+  sqlite_check(db, sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL), "sync");
+  sqlite_check(db, sqlite3_exec(db, "CREATE TABLE counts (k TEXT PRIMARY KEY, n INTEGER)", NULL,
+                                NULL, NULL), "create");
+  sqlite3_stmt *up, *begin, *commit;
+  sqlite_check(db, sqlite3_prepare_v2(db, "INSERT INTO counts (k, n) VALUES (?1, 1) "
+                                      "ON CONFLICT (k) DO UPDATE SET n = n + 1", -1, &up, NULL),
+               "prepare");
+  sqlite_check(db, sqlite3_prepare_v2(db, "BEGIN", -1, &begin, NULL), "prepare");
+  sqlite_check(db, sqlite3_prepare_v2(db, "COMMIT", -1, &commit, NULL), "prepare");
+  rng_state = 0x9e3779b97f4a7c15ull; /* the same keys as produce() */
+  char key[32];
+  double t0 = now_s();
+  for (int64_t i = 0; i < n; i++) {
+    if (i % SQLITE_TXN == 0) {
+      sqlite_check(db, sqlite3_step(begin), "BEGIN");
+      sqlite3_reset(begin);
+    }
+    int kl = key_of(order, (uint64_t)i, nkeys, key, sizeof key);
+    sqlite3_bind_text(up, 1, key, kl, SQLITE_STATIC);
+    sqlite_check(db, sqlite3_step(up), "upsert");
+    sqlite3_reset(up);
+    if (i % SQLITE_TXN == SQLITE_TXN - 1 || i == n - 1) {
+      sqlite_check(db, sqlite3_step(commit), "COMMIT");
+      sqlite3_reset(commit);
+    }
+  }
+  double secs = now_s() - t0;
+  sqlite3_stmt *chk;
+  sqlite_check(db, sqlite3_prepare_v2(db, "SELECT count(*), sum(n) FROM counts", -1, &chk, NULL),
+               "prepare");
+  sqlite_check(db, sqlite3_step(chk), "check");
+  int64_t k = sqlite3_column_int64(chk, 0), s = sqlite3_column_int64(chk, 1);
+  sqlite3_finalize(chk);
+  sqlite3_finalize(up);
+  sqlite3_finalize(begin);
+  sqlite3_finalize(commit);
+  sqlite3_close(db);
+  if (k != keys || s != n) die("baseline", "the table does not add up");
+  return secs;
+}
+
+static void bench_stateful(log_t *log, const char *dir, int64_t n, int64_t nkeys, int reps) {
+  printf("\nb) stateful: count by key, %" PRId64 " records, %" PRId64 " distinct keys, 1 stream "
+         "thread, commit.interval.ms %d, cache.max.bytes.buffering %zu\n",
+         n, nkeys, COMMIT_INTERVAL_MS, cache_bytes);
+  printf("                                                    records/s    seconds\n");
+  key_order_t orders[2] = {KEYS_RANDOM, KEYS_CYCLIC};
+  for (int o = 0; o < 2; o++) {
+    char topic[64];
+    snprintf(topic, sizeof topic, "b-%s", order_name(orders[o]));
+    produce(log, topic, n, orders[o], (uint64_t)nkeys);
+    int64_t keys = distinct_keys(orders[o], n, (uint64_t)nkeys);
+    double rs[MAX_REPS], ss[MAX_REPS];
+    char path[4400];
+    for (int rep = 0; rep < reps; rep++) {
+      char name[64];
+      snprintf(name, sizeof name, "count-%s-%d", order_name(orders[o]), rep);
+      rs[rep] = runnel_count(log, dir, name, topic, n, keys, path, sizeof path);
+      ss[rep] = sqlite_count(dir, rep, orders[o], n, (uint64_t)nkeys, keys);
+    }
+    double rlo, rhi, slo, shi;
+    double rm = median(rs, reps, &rlo, &rhi), sm = median(ss, reps, &slo, &shi);
+    printf("  keys %s%s\n", order_name(orders[o]),
+           orders[o] == KEYS_RANDOM ? " (uniform, with repeats)" : " (each key once per "
+                                                                  "distinct-keys records)");
+    printf("    runnel count() on the runner                   %9.0f   %8.2f\n", (double)n / rm,
+           rm);
+    printf("    SQLite UPSERT per record, txn of %d           %9.0f   %8.2f\n", SQLITE_TXN,
+           (double)n / sm, sm);
+    double ratio = sm / rm;
+    printf("    ratio runnel/SQLite (records/s): %.2f   target >= %.1f   %s\n", ratio,
+           TARGET_STATEFUL, ratio >= TARGET_STATEFUL ? "MET" : "NOT MET");
+    printf("    (runnel %.2f..%.2f s, SQLite %.2f..%.2f s over %d runs; medians above)\n", rlo, rhi,
+           slo, shi, reps);
+  }
+}
+
+/* ---- c) restore ------------------------------------------------------------------------ */
+
+static void bench_restore(log_t *log, const char *dir, int64_t n) {
+  printf("\nc) restore: a count store of %" PRId64 " distinct keys from its changelog\n", n);
+  produce(log, "c-distinct", n, KEYS_DISTINCT, 0);
+  const char *name = "restore";
+  char path[4400];
+  double run = runnel_count(log, dir, name, "c-distinct", n, n, path, sizeof path);
+  /* Delete the task's state: the file and its WAL and shared memory. */
+  const char *sfx[] = {"", "-wal", "-shm", "-journal"};
+  for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+    char f[4500];
+    snprintf(f, sizeof f, "%s%s", path, sfx[i]);
+    if (unlink(f) != 0 && errno != ENOENT) die("unlink", strerror(errno));
+  }
+  char clog[300];
+  snprintf(clog, sizeof clog, "%s-counts-changelog", name);
+  log_partition_t *pc = partition(log, clog);
+  int64_t clog_bytes = log_partition_size(pc), clog_records = log_partition_end_offset(pc);
+
+  /* Then the same job on a new runner: its task finds no file, restores
+   * from the changelog up to the last checkpoint, and only then runs. */
+  char state[4200];
+  topo_job_t *job = count_job(dir, name, "c-distinct", state, sizeof state);
+  runner_t *r = start_runner(log, state);
+  double t0 = now_s();
+  add_job(r, job);
+  for (;;) {
+    int status = 0;
+    char *st = runner_status_json(r, name, &status);
+    if (!st) die("runner_status_json", "no status");
+    /* The job's state comes first: RUNNING once every task has opened. */
+    int running = strstr(st, "\"state\":\"RUNNING\"") != NULL;
+    int failed = strstr(st, "FAILED") != NULL;
+    if (failed) die("restore", st);
+    free(st);
+    if (running) break;
+    if (now_s() - t0 > WAIT_MS / 1000.0) die("restore", "the task did not start in time");
+    usleep(1000);
+  }
+  double secs = now_s() - t0;
+  if (runner_wait_idle(r, WAIT_MS) != 0) die(name, "the job did not settle in time");
+  runner_free(r);
+  /* Restored, not reprocessed: every key once, counted once. */
+  store_sum_t s = store_sum(path, "counts");
+  if (s.keys != n || s.sum != n) {
+    fprintf(stderr, "bench_jobs: c) restored %" PRId64 " keys summing to %" PRId64
+            "; expected %" PRId64 "\n", s.keys, s.sum, n);
+    exit(1);
+  }
+  printf("  the count job over them first: %.2f s (%.0f records/s, each key once)\n", run,
+         (double)n / run);
+  printf("  changelog: %" PRId64 " records, %.1f MB on disk, all read\n", clog_records,
+         (double)clog_bytes / 1e6);
+  printf("                                                    seconds       MB/s   records/s\n");
+  printf("  add job until RUNNING, state files deleted        %8.2f   %8.1f   %9.0f\n", secs,
+         (double)clog_bytes / 1e6 / secs, (double)clog_records / secs);
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: bench_jobs --dir DIR [--records N] [--keys K] [--reps R] [--only abc]\n");
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  const char *dir = NULL;
+  int64_t n = getenv("BENCH_JOBS_RECORDS") ? atoll(getenv("BENCH_JOBS_RECORDS")) : 1000000;
+  int64_t nkeys = 100000;
+  int reps = getenv("BENCH_REPS") ? atoi(getenv("BENCH_REPS")) : 3;
+  const char *only = "abc";
+  if (getenv("BENCH_JOBS_CACHE_BYTES")) cache_bytes = (size_t)atoll(getenv("BENCH_JOBS_CACHE_BYTES"));
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
+    else if (strcmp(argv[i], "--records") == 0 && i + 1 < argc) n = atoll(argv[++i]);
+    else if (strcmp(argv[i], "--keys") == 0 && i + 1 < argc) nkeys = atoll(argv[++i]);
+    else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
+    else usage();
+  }
+  if (!dir || n < 1 || nkeys < 1 || reps < 1 || reps > MAX_REPS) usage();
+  logger_set_level(LOGGER_WARN);
+  rm_rf(dir);
+  if (mkdir(dir, 0755) != 0) die(dir, strerror(errno));
+  char logdir[4200];
+  snprintf(logdir, sizeof logdir, "%s/log", dir);
+  log_t *log = open_log(logdir);
+  printf("runnel jobs benchmark: %" PRId64 " records, in %s; Lua %s, SQLite %s, yajl; MB = 10^6 "
+         "bytes\n", n, dir, LUA_RELEASE, sqlite3_libversion());
+  if (strchr(only, 'a')) bench_stateless(log, dir, n, reps);
+  if (strchr(only, 'b')) bench_stateful(log, dir, n, nkeys, reps);
+  if (strchr(only, 'c')) bench_restore(log, dir, n);
+  log_close(log);
+  return 0;
+}
