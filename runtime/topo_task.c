@@ -303,10 +303,15 @@ static int topo_dead_letter(topo_task_t *t, const char *topic, const log_record_
   snprintf(off, sizeof off, "%" PRId64, rec->offset);
   const char *op = "";
   lua_State *L = t->vm->L;
+  /* The DSL keeps the operator in an upvalue; runnel._current_op() reads it. */
   lua_getglobal(L, "runnel");
   lua_getfield(L, -1, "_current_op");
+  if (lua_pcall(L, 0, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TSTRING) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "");
+  }
   char opname[128];
-  snprintf(opname, sizeof opname, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+  snprintf(opname, sizeof opname, "%s", lua_tostring(L, -1));
   lua_pop(L, 2);
   op = opname;
   /* Only the first line of the message (the traceback stays in logs). */

@@ -68,13 +68,37 @@ static int topo_l_store_get(lua_State *L) {
   return 1;
 }
 
-/* runnel._store_put(index, key_bytes, value_bytes_or_nil) */
+/* The decimal digits of v (as Lua's tostring and JSON write an integer);
+ * buf holds at least 21 bytes. Returns the length. */
+static size_t topo_fmt_int(char *buf, lua_Integer v) {
+  char tmp[24];
+  size_t n = 0, len = 0;
+  lua_Unsigned u = v < 0 ? 0u - (lua_Unsigned)v : (lua_Unsigned)v;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  if (v < 0) buf[len++] = '-';
+  while (n > 0) buf[len++] = tmp[--n];
+  return len;
+}
+
+/* runnel._store_put(index, key_bytes, value_bytes_or_nil). An integer value
+ * is stored as its decimal digits (what luaL_checklstring would make of
+ * it, without the trip through snprintf): counts pass their number. */
 static int topo_l_store_put(lua_State *L) {
   topo_ctx_t *ctx = topo_ctx(L);
   store_t *s = topo_l_store(L, ctx);
   size_t klen, vlen = 0;
   const char *key = luaL_checklstring(L, 2, &klen);
-  const char *val = lua_isnil(L, 3) ? NULL : luaL_checklstring(L, 3, &vlen);
+  char num[24];
+  const char *val = NULL;
+  if (lua_isinteger(L, 3)) {
+    vlen = topo_fmt_int(num, lua_tointeger(L, 3));
+    val = num;
+  } else if (!lua_isnil(L, 3)) {
+    val = luaL_checklstring(L, 3, &vlen);
+  }
   int rc = store_put(s, key, klen, val, vlen);
   if (rc < 0) return luaL_error(L, "store %s: write failed (%d)", store_name(s), rc);
   return 0;

@@ -11,6 +11,7 @@
 --   runnel._emit(topic, key_bytes, value_bytes)   buffer an output record
 --   runnel._store_get(store_index, key_bytes) -> value_bytes or nil
 --   runnel._store_put(store_index, key_bytes, value_bytes_or_nil)
+--     (an integer value is stored as its decimal digits)
 --   runnel.record.timestamp(), .topic(), .partition(), .offset(),
 --   .headers(), .set_header(k, v), .set_timestamp(ms)
 --   runnel.json.encode / runnel.json.decode / runnel.null
@@ -23,12 +24,15 @@
 
 local runnel = runnel
 local json = runnel.json
+local json_decode = json.decode
+local pcall = pcall
 local emit = runnel._emit
 local store_get = runnel._store_get
 local store_put = runnel._store_put
 local type, error, ipairs, pairs, tostring, setmetatable, select =
   type, error, ipairs, pairs, tostring, setmetatable, select
 local fmt = string.format
+local tonumber, math_type = tonumber, math.type
 
 local NAME_PATTERN = "^[A-Za-z0-9._-]+$"
 
@@ -102,7 +106,13 @@ local builtin_serdes = {
     end,
   },
   json = {
-    decode = function(b) if b == nil then return nil end return json.decode(b) end,
+    decode = function(b)
+      if b == nil then return nil end
+      local ok, v = pcall(json_decode, b)
+      if ok then return v end
+      -- The decoder's message without the position of this line.
+      error("json serde: " .. tostring(v):gsub("^[^:]*:%d+: ", ""), 0)
+    end,
     encode = function(v) if v == nil then return nil end return json.encode(v) end,
   },
   default = { decode = function(b) return b end, encode = encode_default },
@@ -490,11 +500,13 @@ end
 -- Compilation: sub-topologies and closures
 ---------------------------------------------------------------------------
 
--- The operator whose user function runs; read by the runtime for the DLQ
--- headers and error messages.
-runnel._current_op = ""
+-- The operator whose user function runs, for the DLQ headers and error
+-- messages: every compiled operator sets it, so it is an upvalue (one
+-- SETUPVAL), not a table field behind a call; the runtime reads it with
+-- runnel._current_op() only when a record fails.
+local current_op = ""
 
-local function set_op(name) runnel._current_op = name end
+function runnel._current_op() return current_op end
 
 -- Forwarding to the children of a node, specialised for 0, 1 and n.
 local function fanout(fns)
@@ -530,31 +542,31 @@ local builders = {}
 
 builders["FILTER"] = function(node, nxt)
   local fn, name = node.fn, node.name
-  return function(k, v) set_op(name); if fn(k, v) then return nxt(k, v) end end
+  return function(k, v) current_op = name; if fn(k, v) then return nxt(k, v) end end
 end
 builders["FILTER-NOT"] = function(node, nxt)
   local fn, name = node.fn, node.name
-  return function(k, v) set_op(name); if not fn(k, v) then return nxt(k, v) end end
+  return function(k, v) current_op = name; if not fn(k, v) then return nxt(k, v) end end
 end
 builders["MAP"] = function(node, nxt)
   local fn, name = node.fn, node.name
-  return function(k, v) set_op(name); return nxt(fn(k, v)) end
+  return function(k, v) current_op = name; return nxt(fn(k, v)) end
 end
 builders["MAP-VALUES"] = function(node, nxt)
   local fn, name = node.fn, node.name
-  return function(k, v) set_op(name); return nxt(k, fn(v, k)) end
+  return function(k, v) current_op = name; return nxt(k, fn(v, k)) end
 end
 builders["SELECT-KEY"] = function(node, nxt)
   local fn, name = node.fn, node.name
-  return function(k, v) set_op(name); return nxt(fn(k, v), v) end
+  return function(k, v) current_op = name; return nxt(fn(k, v), v) end
 end
 builders["PEEK"] = function(node, nxt)
   local fn, name = node.fn, node.name
-  return function(k, v) set_op(name); fn(k, v); return nxt(k, v) end
+  return function(k, v) current_op = name; fn(k, v); return nxt(k, v) end
 end
 builders["FOREACH"] = function(node)
   local fn, name = node.fn, node.name
-  return function(k, v) set_op(name); fn(k, v) end
+  return function(k, v) current_op = name; fn(k, v) end
 end
 builders["MERGE"] = function(_, nxt) return nxt end
 builders["TO-STREAM"] = function(_, nxt) return function(k, v) return nxt(k, v) end end
@@ -568,7 +580,7 @@ end
 builders["FLAT-MAP"] = function(node, nxt)
   local fn, name = node.fn, node.name
   return function(k, v)
-    set_op(name)
+    current_op = name
     local r = fn(k, v)
     check_list(r, name, "{key, value} pairs")
     for i = 1, #r do
@@ -583,7 +595,7 @@ end
 builders["FLAT-MAP-VALUES"] = function(node, nxt)
   local fn, name = node.fn, node.name
   return function(k, v)
-    set_op(name)
+    current_op = name
     local r = fn(v, k)
     check_list(r, name, "values")
     for i = 1, #r do nxt(k, r[i]) end
@@ -600,7 +612,7 @@ builders["SPLIT"] = function(node, _, job, built)
   return function(k, v)
     for i = 1, n do
       local p = preds[i]
-      set_op(name)
+      current_op = name
       if p == nil or p(k, v) then return outs[i](k, v) end
     end
   end
@@ -611,7 +623,7 @@ builders["SINK"] = function(node)
   if type(topic) == "function" then
     local choose = topic
     return function(k, v)
-      set_op(name)
+      current_op = name
       local t = choose(k, v)
       if type(t) ~= "string" or not t:match(NAME_PATTERN) then
         error(fmt("%s: the topic function returned %s, not a topic name", name,
@@ -620,7 +632,7 @@ builders["SINK"] = function(node)
       emit(t, kenc(k), venc(v))
     end
   end
-  return function(k, v) set_op(name); emit(topic, kenc(k), venc(v)) end
+  return function(k, v) current_op = name; emit(topic, kenc(k), venc(v)) end
 end
 
 builders["REPARTITION-SINK"] = function(node)
@@ -629,29 +641,36 @@ builders["REPARTITION-SINK"] = function(node)
     -- A table's change: {"n": new, "o": old}, JSON, so that the grouped
     -- table downstream can subtract the old value and add the new one.
     return function(k, v, o)
-      set_op(name)
+      current_op = name
       if k == nil then return end
       emit(topic, key_bytes(k), json.encode({ n = v == nil and runnel.null or v,
                                               o = o == nil and runnel.null or o }))
     end
   end
   return function(k, v)
-    set_op(name)
+    current_op = name
     if k == nil then return end -- as Kafka Streams: a null key cannot be grouped
     emit(topic, key_bytes(k), encode_store(v))
   end
 end
 
+-- A count is stored as JSON like every aggregate, but the JSON text of an
+-- integer is its decimal digits, which tonumber reads and _store_put writes
+-- for an integer: the per-record path skips the JSON codec, and anything
+-- else (a float) still goes through it.
 builders["COUNT"] = function(node, nxt)
   local idx, name, key_bytes = node.store.index, node.name, node.kenc
   return function(k, v)
     if k == nil or v == nil then return end -- ignored, as in Kafka Streams
-    set_op(name)
+    current_op = name
     local kb = key_bytes(k)
-    local old = store_get(idx, kb)
-    old = old and decode_store(old) or nil
+    local ob, old = store_get(idx, kb), nil
+    if ob ~= nil then
+      old = tonumber(ob)
+      if math_type(old) ~= "integer" then old = decode_store(ob) end
+    end
     local new = (old or 0) + 1
-    store_put(idx, kb, encode_store(new))
+    store_put(idx, kb, math_type(new) == "integer" and new or encode_store(new))
     return nxt(k, new, old)
   end
 end
@@ -659,7 +678,7 @@ builders["REDUCE"] = function(node, nxt)
   local fn, idx, name, key_bytes = node.fn, node.store.index, node.name, node.kenc
   return function(k, v)
     if k == nil or v == nil then return end
-    set_op(name)
+    current_op = name
     local kb = key_bytes(k)
     local old = decode_store(store_get(idx, kb))
     local new = v
@@ -672,7 +691,7 @@ builders["AGGREGATE"] = function(node, nxt)
   local init, fn, idx, name, key_bytes = node.init, node.fn, node.store.index, node.name, node.kenc
   return function(k, v)
     if k == nil or v == nil then return end
-    set_op(name)
+    current_op = name
     local kb = key_bytes(k)
     local old = decode_store(store_get(idx, kb))
     local agg = old
@@ -688,7 +707,7 @@ builders["TABLE-SOURCE"] = function(node, nxt)
   local idx, name, key_bytes = node.store.index, node.name, node.kenc
   return function(k, v)
     if k == nil then return end
-    set_op(name)
+    current_op = name
     local kb = key_bytes(k)
     local old = decode_store(store_get(idx, kb))
     store_put(idx, kb, encode_store(v)) -- nil deletes: a tombstone
@@ -699,7 +718,7 @@ end
 builders["TABLE-FILTER"] = function(node, nxt)
   local fn, name = node.fn, node.name
   return function(k, v, o)
-    set_op(name)
+    current_op = name
     local nv = (v ~= nil and fn(k, v)) and v or nil
     local ov = (o ~= nil and fn(k, o)) and o or nil
     if nv == nil and ov == nil then return end
@@ -709,7 +728,7 @@ end
 builders["TABLE-FILTER-NOT"] = function(node, nxt)
   local fn, name = node.fn, node.name
   return function(k, v, o)
-    set_op(name)
+    current_op = name
     local nv = (v ~= nil and not fn(k, v)) and v or nil
     local ov = (o ~= nil and not fn(k, o)) and o or nil
     if nv == nil and ov == nil then return end
@@ -719,7 +738,7 @@ end
 builders["TABLE-MAP-VALUES"] = function(node, nxt)
   local fn, name = node.fn, node.name
   return function(k, v, o)
-    set_op(name)
+    current_op = name
     local nv = v ~= nil and fn(v, k) or nil
     local ov = o ~= nil and fn(o, k) or nil
     return nxt(k, nv, ov)
@@ -731,7 +750,7 @@ end
 builders["TABLE-GROUP-BY"] = function(node, nxt)
   local fn, name, key_bytes = node.fn, node.name, node.kenc
   return function(k, v, o)
-    set_op(name)
+    current_op = name
     local nk, nv, ok, ov
     if v ~= nil then nk, nv = fn(k, v) end
     if o ~= nil then ok, ov = fn(k, o) end
@@ -749,7 +768,7 @@ builders["TABLE-AGGREGATE"] = function(node, nxt)
   local null = runnel.null
   return function(k, change)
     if k == nil or type(change) ~= "table" then return end
-    set_op(name)
+    current_op = name
     local kb = key_bytes(k)
     local old = decode_store(store_get(idx, kb))
     local agg = old
@@ -850,7 +869,7 @@ function runnel._compile(job)
         local entry
         if ts then
           entry = function(kb, vb)
-            set_op(name)
+            current_op = name
             local k, v = kdec(kb), vdec(vb)
             local t = ts(k, v, runnel.record.timestamp())
             if type(t) ~= "number" then
@@ -861,7 +880,7 @@ function runnel._compile(job)
           end
         else
           entry = function(kb, vb)
-            set_op(name)
+            current_op = name
             return first(kdec(kb), vdec(vb))
           end
         end
