@@ -17,7 +17,9 @@
 
 typedef struct {
   const char *method;      /* "GET", "POST", ... */
-  const char *path;        /* the path, percent-decoded, without the query */
+  const char *path;        /* the path as sent (percent-encoded, checked to
+                              decode), without the query; route parameters
+                              are decoded one by one (http_route) */
   const char *query;       /* the raw query string, "" when absent */
   const char *body;        /* NUL-terminated; body_len bytes */
   size_t body_len;
@@ -72,7 +74,8 @@ void http_response_json(http_response_t *res, int status, char *body, size_t len
 
 #define HTTP_MAX_PARAMS 4
 
-/* Path parameters matched by {name} segments, in order. */
+/* Path parameters matched by {name} segments, in order, percent-decoded
+ * (so "/keys/%2Fhome" gives the key "/home"). */
 typedef struct {
   int count;
   char values[HTTP_MAX_PARAMS][256];
@@ -86,6 +89,11 @@ typedef struct {
   const char *pattern;     /* "/connectors/{name}/status" */
   http_route_fn fn;
 } http_route_t;
+
+/* Percent-decodes [s, s+n) into dst (n+1 bytes, NUL-terminated); with
+ * plus_is_space, '+' becomes ' ' (query strings). Returns the decoded
+ * length, or -1 on a bad escape or an encoded NUL. */
+int http_percent_decode(const char *s, size_t n, char *dst, int plus_is_space);
 
 /* Finds parameter `name` in a query string ("a=1&b=x%20y") and writes its
  * percent-decoded value ('+' as space) to buf. Returns 1 when present, 0

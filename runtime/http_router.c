@@ -16,10 +16,9 @@ static int http_match(const char *pattern, const char *path, http_params_t *para
       const char *pe = strchr(p, '}');
       const char *se = strchr(s, '/');
       size_t n = se ? (size_t)(se - s) : strlen(s);
-      if (!pe || n == 0 || n >= sizeof params->values[0] || params->count >= HTTP_MAX_PARAMS)
+      if (!pe || n == 0 || n >= sizeof params->values[0] || params->count >= HTTP_MAX_PARAMS ||
+          http_percent_decode(s, n, params->values[params->count], 0) < 0)
         return 0;
-      memcpy(params->values[params->count], s, n);
-      params->values[params->count][n] = '\0';
       params->count++;
       p = pe + 1;
       s += n;
@@ -61,6 +60,23 @@ static int http_router_hex(int c) {
   return -1;
 }
 
+int http_percent_decode(const char *s, size_t n, char *dst, int plus_is_space) {
+  size_t j = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '%') {
+      if (i + 2 >= n) return -1;
+      int a = http_router_hex((unsigned char)s[i + 1]), b = http_router_hex((unsigned char)s[i + 2]);
+      if (a < 0 || b < 0 || (a == 0 && b == 0)) return -1;
+      dst[j++] = (char)(a * 16 + b);
+      i += 2;
+    } else {
+      dst[j++] = plus_is_space && s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  dst[j] = '\0';
+  return (int)j;
+}
+
 int http_query_get(const char *query, const char *name, char *buf, size_t len) {
   size_t nlen = strlen(name);
   for (const char *p = query; p && *p;) {
@@ -68,22 +84,9 @@ int http_query_get(const char *query, const char *name, char *buf, size_t len) {
     size_t plen = amp ? (size_t)(amp - p) : strlen(p);
     if (plen >= nlen && strncmp(p, name, nlen) == 0 && (plen == nlen || p[nlen] == '=')) {
       const char *v = plen == nlen ? p + plen : p + nlen + 1;
-      const char *end = p + plen;
-      size_t j = 0;
-      for (; v < end; v++) {
-        if (j + 1 >= len) return -1;
-        if (*v == '%') {
-          if (end - v < 3) return -1;
-          int a = http_router_hex((unsigned char)v[1]), b = http_router_hex((unsigned char)v[2]);
-          if (a < 0 || b < 0 || (a == 0 && b == 0)) return -1;
-          buf[j++] = (char)(a * 16 + b);
-          v += 2;
-        } else {
-          buf[j++] = *v == '+' ? ' ' : *v;
-        }
-      }
-      buf[j] = '\0';
-      return 1;
+      size_t vlen = (size_t)(p + plen - v);
+      if (vlen >= len) return -1;
+      return http_percent_decode(v, vlen, buf, 1) < 0 ? -1 : 1;
     }
     p = amp ? amp + 1 : NULL;
   }

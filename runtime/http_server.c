@@ -251,32 +251,6 @@ static int http_on_body(http_parser *p, const char *at, size_t n) {
   return 0;
 }
 
-static int http_hex(int ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  return -1;
-}
-
-/* Percent-decodes [s, s+n) into dst (n+1 bytes). Returns -1 on a bad escape
- * or an encoded NUL. */
-static int http_decode(const char *s, size_t n, char *dst) {
-  size_t j = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '%') {
-      if (i + 2 >= n) return -1;
-      int a = http_hex((unsigned char)s[i + 1]), b = http_hex((unsigned char)s[i + 2]);
-      if (a < 0 || b < 0 || (a == 0 && b == 0)) return -1;
-      dst[j++] = (char)(a * 16 + b);
-      i += 2;
-    } else {
-      dst[j++] = s[i];
-    }
-  }
-  dst[j] = '\0';
-  return 0;
-}
-
 static int http_on_message_complete(http_parser *p) {
   http_conn_t *c = p->data;
   http_server_t *srv = c->srv;
@@ -288,7 +262,15 @@ static int http_on_message_complete(http_parser *p) {
   int ok = c->url_len > 0 && http_parser_parse_url(c->url, c->url_len, 0, &u) == 0 &&
            (u.field_set & (1 << UF_PATH));
   if (ok) {
-    ok = http_decode(c->url + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len, path) == 0;
+    /* The path must decode; handlers get it as sent and the router
+     * decodes each parameter, so an encoded '/' stays inside its segment. */
+    const char *raw = c->url + u.field_data[UF_PATH].off;
+    size_t rawlen = u.field_data[UF_PATH].len;
+    ok = http_percent_decode(raw, rawlen, path, 0) >= 0;
+    if (ok) {
+      memcpy(path, raw, rawlen);
+      path[rawlen] = '\0';
+    }
     if (u.field_set & (1 << UF_QUERY)) {
       query = strndup(c->url + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
       if (!query) ok = 0;

@@ -175,6 +175,10 @@ int luavm_pcall(luavm_t *vm, int nargs, int nresults, char *err, size_t errlen) 
                     vm->opts.memory_limit);
     else
       luavm__seterr(err, errlen, "not enough memory");
+    /* Lua 5.4 does not collect and retry when an allocation is refused, so
+     * the failed call's garbage would keep every later call at the limit:
+     * collect it now, once the outermost call has unwound. */
+    if (vm->calls == 0) lua_gc(L, LUA_GCCOLLECT);
     return LUAVM_E_MEMORY;
   }
   luavm__take_message(L, err, errlen);

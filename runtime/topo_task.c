@@ -483,11 +483,15 @@ int topo_task_commit(topo_task_t *t, char *err, size_t errlen) {
   int n = 0;
   for (int i = 0; i < t->sub->nsources && n < 64; i++)
     offs[n++] = (store_offset_t){t->sub->sources[i].topic, t->partition, t->positions[i]};
-  t->cc.err = err;
-  t->cc.errlen = errlen;
+  /* The callback's reason goes to cc.msg; the store's message names the
+   * store, and both are kept. */
+  t->cc.msg[0] = '\0';
   rc = store_db_commit(t->db, offs, (size_t)n, t->io->read ? topo_changelog_append : NULL,
                        &t->cc, err, errlen);
-  t->cc.err = NULL;
+  if (rc == STORE_E_CHANGELOG && t->cc.msg[0]) {
+    size_t used = strlen(err);
+    if (used < errlen) snprintf(err + used, errlen - used, ": %s", t->cc.msg);
+  }
   if (rc == 0 && t->io->read) rc = topo_checkpoint(t, err, errlen);
   t->stats.commits++;
   t->stats.commit_ns += topo_now_ns() - t0;

@@ -275,8 +275,10 @@ int topo__vm_open(const luavm_options_t *opts, const char *chunkname, const char
   }
   rc = luavm_load(vm, chunkname, script, len, err, errlen);
   if (rc == 0) rc = luavm_pcall(vm, 0, 1, err, errlen);
+  int compiling = 0;
   if (rc == 0) {
     /* runnel._compile(job) -> description, entries */
+    compiling = 1;
     lua_getglobal(L, "runnel");
     lua_getfield(L, -1, "_compile");
     lua_remove(L, -2);
@@ -284,6 +286,19 @@ int topo__vm_open(const luavm_options_t *opts, const char *chunkname, const char
     rc = luavm_pcall(vm, 1, 2, err, errlen);
   }
   if (rc != 0) {
+    /* A build error is one line with file:line; the traceback into the
+     * DSL would only hide it. Errors found while compiling have no line:
+     * they are about the whole script, so they name it. */
+    err[strcspn(err, "\n")] = '\0';
+    if (compiling) {
+      const char *name = chunkname[0] == '@' || chunkname[0] == '=' ? chunkname + 1 : chunkname;
+      size_t n = strlen(name) + 2, used = strlen(err);
+      if (used + n < errlen) {
+        memmove(err + n, err, used + 1);
+        memcpy(err, name, n - 2);
+        memcpy(err + n - 2, ": ", 2);
+      }
+    }
     luavm_free(vm);
     return rc;
   }

@@ -256,9 +256,13 @@ end
 -- Stateless stream operators
 ---------------------------------------------------------------------------
 
+local function method_name(kind)
+  return (kind:lower():gsub("^table%-", ""):gsub("-", "_"))
+end
+
 local function stateless(kind, changes_key)
   return function(self, fn)
-    check_fn(fn, kind:lower(), "its argument")
+    check_fn(fn, method_name(kind), "its argument")
     local node = new_node(self.job, kind, { self.node }, { fn = fn })
     return stream_of(self.job, node, self.key_changed or changes_key)
   end
@@ -424,7 +428,7 @@ end
 
 local function table_op(kind)
   return function(self, fn)
-    check_fn(fn, kind:lower(), "its argument")
+    check_fn(fn, method_name(kind), "its argument")
     local node = new_node(self.job, kind, { self.node }, { fn = fn, table = true })
     return table_of(self.job, node, nil)
   end

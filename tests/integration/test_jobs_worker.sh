@@ -34,6 +34,10 @@ wait_for /jobs/wordcount/stores/word-counts/keys/the '"value":3'
 assert_eq "query a key" '{"key":"the","value":3}' "$BODY"
 http GET /jobs/wordcount/stores/word-counts/keys/dog
 assert_eq "query another key" '{"key":"dog","value":1}' "$BODY"
+http GET /jobs/wordcount/stores/word-counts/keys/d%6Fg
+assert_eq "percent-encoded key" '{"key":"dog","value":1}' "$BODY"
+http GET /jobs/wordcount/stores/word-counts/keys/%zz
+assert_eq "bad percent escape in a key" 400 "$CODE"
 http GET /jobs/wordcount/stores/word-counts/keys/zebra
 assert_eq "unknown key status" 404 "$CODE"
 assert_contains "unknown key body" "$BODY" '"error_code":404'

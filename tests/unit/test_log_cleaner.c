@@ -221,8 +221,8 @@ static uint32_t lcg(uint32_t *s) {
   return *s >> 16;
 }
 
-static char *read_whole(const char *path, size_t *len) {
-  char *text;
+__attribute__((noinline)) static char *read_whole(const char *path, size_t *len) {
+  char *text = NULL;
   assert_int_equal(log__read_file(path, &text, len), 0);
   return text;
 }
@@ -687,11 +687,15 @@ static void test_group_offsets(void **state) {
   char *cfgpath = tu_path(dir, "__consumer_offsets-0/topic.config");
   size_t len;
   char *text = read_whole(cfgpath, &len);
-  char *at = strstr(text, "segment.bytes=104857600\n");
-  assert_non_null(at);
+  static const char old_line[] = "segment.bytes=104857600\n", new_line[] = "segment.bytes=1024\n";
+  const char *found = strstr(text, old_line);
+  assert_non_null(found);
+  size_t head = (size_t)(found - text), tail = len - head - (sizeof old_line - 1);
   char *edited = malloc(len + 16);
-  sprintf(edited, "%.*ssegment.bytes=1024\n%s", (int)(at - text), text,
-          at + strlen("segment.bytes=104857600\n"));
+  memcpy(edited, text, head);
+  memcpy(edited + head, new_line, sizeof new_line - 1);
+  memcpy(edited + head + sizeof new_line - 1, text + len - tail, tail);
+  edited[head + sizeof new_line - 1 + tail] = '\0';
   char *pdir = tu_path(dir, "__consumer_offsets-0");
   assert_int_equal(log__write_file_atomic(pdir, "topic.config", edited, strlen(edited)), 0);
   free(text);

@@ -48,7 +48,7 @@ static void test_build_errors_name_file_and_line(void **state) {
       {"local job = runnel.job(\"j\")\njob:stream(\"in\")\n   :nope()\nreturn job\n",
        "jobs/j.lua:3: unknown method \"nope\" on a stream"},
       {"local job = runnel.job(\"j\")\njob:stream(\"in\"):map_values(42)\nreturn job\n",
-       "jobs/j.lua:2: map-values: expected a function for its argument, got number"},
+       "jobs/j.lua:2: map_values: expected a function for its argument, got number"},
       {"local job = runnel.job(\"j\")\nlocal s = job:stream(\"in\")\n"
        "s:group_by_key():count(\"c\")\ns:group_by_key():count(\"c\")\nreturn job\n",
        "jobs/j.lua:4: count: the store name \"c\" is used twice"},
@@ -69,16 +69,16 @@ static void test_build_errors_name_file_and_line(void **state) {
        "jobs/j.lua:2: count: the store name must be a name of 1 to 200 characters from "
        "[A-Za-z0-9._-], got number"},
       {"local job = runnel.job(\"j\")\n\njob:stream(\"in\")\n   :map_values(42)\nreturn job\n",
-       "jobs/j.lua:3: map-values: expected a function for its argument, got number"},
-      /* Not about a line: the script as a whole. The file is not named
-       * (see the report with this test). */
+       "jobs/j.lua:3: map_values: expected a function for its argument, got number"},
+      /* Not about a line: the script as a whole, named. */
       {"local job = runnel.job(\"j\")\njob:stream(\"in\"):to(\"out\")\n",
-       "the job script must return the job (return job), got nil"},
+       "jobs/j.lua: the job script must return the job (return job), got nil"},
       {"local job = runnel.job(\"j\")\njob:stream(\"in\"):to(\"out\")\nreturn 42\n",
-       "the job script must return the job (return job), got number"},
-      {"local job = runnel.job(\"j\")\nreturn job\n", "the job j has no streams or tables"},
+       "jobs/j.lua: the job script must return the job (return job), got number"},
+      {"local job = runnel.job(\"j\")\nreturn job\n",
+       "jobs/j.lua: the job j has no streams or tables"},
       {"local job = runnel.job(\"j\")\nlocal b = job:stream(\"in\"):split()\nreturn job\n",
-       "SPLIT-2: split() has no branches"},
+       "jobs/j.lua: SPLIT-2: split() has no branches"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     topo_job_t *job;
