@@ -219,6 +219,15 @@ int64_t log_partition_size(log_partition_t *p);
 int log_partition_offset_for_time(log_partition_t *p, int64_t ts, int64_t *offset,
                                   log_error_t *err);
 
+/* Compaction treats the partition as if it ended at `offset`: only
+ * segments wholly below it are cleaned, and only records below it can
+ * supersede older ones. A state-store changelog sets it to the end its
+ * owner last checkpointed, so that a restore up to that checkpoint never
+ * finds a key's value removed in favour of one written after it (as
+ * Kafka's cleaner stops at the last stable offset). Default: no limit.
+ * Any thread; not persisted (set it again after log_open). */
+void log_partition_set_compaction_limit(log_partition_t *p, int64_t offset);
+
 /* Flushes (fdatasync) what is written and records the recovery point. */
 int log_partition_flush(log_partition_t *p, log_error_t *err);
 

@@ -804,17 +804,21 @@ static void cleaner_free(cleaner_t *c) {
   free(c->out);
 }
 
-/* The non-active segments below rp_base, each with a reference; NULL and
+/* The non-active segments below rp_base and wholly below the compaction
+ * limit, each with a reference; NULL and
  * *n 0 when the partition is closed (or on ENOMEM: *oom). */
 static log__segment_t **snapshot(log_partition_t *p, int64_t rp_base, size_t *n, bool *oom) {
   *n = 0;
   *oom = false;
   pthread_mutex_lock(&p->mu);
   log__segment_t **segs = NULL;
+  int64_t limit = p->compact_limit; /* see log_partition_set_compaction_limit */
   if (!p->closed && p->nsegs > 1) {
     segs = malloc(p->nsegs * sizeof *segs);
     *oom = segs == NULL;
-    for (size_t i = 0; segs && i + 1 < p->nsegs && p->segs[i]->base_offset < rp_base; i++) {
+    for (size_t i = 0; segs && i + 1 < p->nsegs && p->segs[i]->base_offset < rp_base &&
+                       p->segs[i]->next_offset <= limit;
+         i++) {
       segs[*n] = p->segs[i];
       log__segment_ref(segs[(*n)++]);
     }

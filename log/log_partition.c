@@ -71,6 +71,7 @@ int log__partition_open(log_t *log, const char *topic, int32_t id,
   pthread_condattr_destroy(&ca);
   atomic_init(&p->dirty, false);
   p->last_flush_ms = log_now_ms();
+  p->compact_limit = INT64_MAX;
 
   int rc = 0;
   if (create && mkdir(p->dir, 0755) < 0 && errno != EEXIST)
@@ -735,4 +736,8 @@ int log_partition_unwatch(log_partition_t *p, int fd) {
   }
   pthread_mutex_unlock(&p->mu);
   return rc;
+}
+
+void log_partition_set_compaction_limit(log_partition_t *p, int64_t offset) {
+  p->compact_limit = offset;
 }

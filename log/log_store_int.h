@@ -197,7 +197,8 @@ struct log_partition_s {
   /* recovery point, under flush_mu: what is known to be on disk */
   int64_t rp_base, rp_pos, rp_next, rp_max_ts, rp_max_ts_off;
   bool rp_file_stale;          /* data synced past what the file says */
-  _Atomic int64_t last_flush_ms; /* read and set by whoever runs log_maintain */
+  _Atomic int64_t last_flush_ms;
+  _Atomic int64_t compact_limit; /* the cleaner ignores offsets >= this */ /* read and set by whoever runs log_maintain */
   atomic_bool dirty;           /* written since the last fdatasync */
 
   /* writer only (append_mu) */

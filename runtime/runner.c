@@ -244,6 +244,10 @@ int runner_add_job(runner_t *r, topo_job_t *job, bool persist, char *err, size_t
     int n = in->changelog ? runner_sub_partitions(r, job, in->sub, user_max) : user_max;
     int rc = r->io.create_topic(r, in->name, n, in->changelog, err, errlen);
     if (rc != 0) return rc;
+    /* Nothing of a changelog is compacted until its task checkpoints it
+     * (topo_task.c sets the limit after each checkpoint). */
+    for (int p = 0; in->changelog && p < n; p++)
+      r->io.compaction_limit(r, in->name, p, 0);
   }
   if (persist) {
     int rc = runner_persist(r, job->name, job, err, errlen);

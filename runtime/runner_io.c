@@ -83,8 +83,16 @@ static int runner_io_read(void *opaque, const char *topic, int32_t partition, in
   return rc < 0 ? rc : 0;
 }
 
+static void runner_io_compaction_limit(void *opaque, const char *topic, int32_t partition,
+                                       int64_t offset) {
+  runner_t *r = opaque;
+  log_partition_t *p;
+  if (log_partition_get(r->opts.log, topic, partition, &p, NULL) == 0)
+    log_partition_set_compaction_limit(p, offset);
+}
+
 void runner__io_init(runner_t *r, topo_io_t *io) {
   *io = (topo_io_t){.opaque = r, .ordered = false, .partitions = runner_io_partitions,
                     .create_topic = runner_io_create, .append = runner_io_append,
-                    .read = runner_io_read};
+                    .read = runner_io_read, .compaction_limit = runner_io_compaction_limit};
 }

@@ -128,7 +128,16 @@ static int runner_slot_open(runner_thread_t *th, runner_slot_t *s, char *err, si
   if (!vm) return -1;
   char path[4400];
   runner__task_path(r, job->name, v->sub, v->partition, path, sizeof path);
-  size_t cache = sub->nstores ? r->opts.cache_bytes / (size_t)(sub->nstores * 4 + 1) : 0;
+  /* cache.max.bytes.buffering is per thread: shared evenly by the stores
+   * of every task placed on this thread. */
+  int thread_stores = 0;
+  pthread_mutex_lock(&r->mu);
+  for (runner_job_t *j = r->jobs; j; j = j->next)
+    for (int i = 0; i < j->ntasks; i++)
+      if (j->views[i].thread == th->index) thread_stores += j->job->subs[j->views[i].sub].nstores;
+  pthread_mutex_unlock(&r->mu);
+  if (thread_stores < sub->nstores) thread_stores = sub->nstores;
+  size_t cache = sub->nstores ? r->opts.cache_bytes / (size_t)thread_stores : 0;
   if (topo_task_open(vm, v->sub, v->partition, path, cache, &r->io, &s->task, err, errlen) != 0)
     return -1;
   s->nreaders = sub->nsources;

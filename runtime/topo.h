@@ -59,6 +59,10 @@ typedef struct {
   int (*read)(void *opaque, const char *topic, int32_t partition, int64_t from, int64_t to,
               int (*fn)(void *arg, const log_record_t *rec), void *arg, int64_t *end,
               char *err, size_t errlen);
+  /* Tells the log how far a changelog may be compacted: up to the end the
+   * task last checkpointed (log_partition_set_compaction_limit). May be
+   * NULL. */
+  void (*compaction_limit)(void *opaque, const char *topic, int32_t partition, int64_t offset);
 } topo_io_t;
 
 /* ---- jobs ---------------------------------------------------------------- */

@@ -472,6 +472,13 @@ static int topo_checkpoint(topo_task_t *t, char *err, size_t errlen) {
                       .value = buf, .value_len = (int32_t)len};
   int rc = t->io->append(t->io->opaque, topic, 0, &rec, 1, NULL, err, errlen);
   yajl_gen_free(g);
+  /* What the checkpoint covers may now be compacted; nothing after it. */
+  for (int i = 0; rc == 0 && t->io->compaction_limit && i < t->sub->nstores; i++) {
+    int idx = t->sub->stores[i];
+    if (t->clog_end[idx] >= 0)
+      t->io->compaction_limit(t->io->opaque, t->job->stores[idx - 1].changelog, t->partition,
+                              t->clog_end[idx]);
+  }
   return rc;
 }
 
