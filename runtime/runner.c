@@ -50,6 +50,12 @@ static void runner_collect(void *opaque, metrics_buf_t *b) {
        METRICS_GAUGE},
       {"runnel_job_input_lag_records", "Records in the task's inputs not read yet.",
        METRICS_GAUGE},
+      {"runnel_job_cache_hits_total", "State store reads answered by the write-back cache.",
+       METRICS_COUNTER},
+      {"runnel_job_cache_misses_total", "State store reads that went to SQLite.",
+       METRICS_COUNTER},
+      {"runnel_job_restored_records_total",
+       "Changelog records replayed to rebuild the task's state.", METRICS_COUNTER},
   };
   pthread_mutex_lock(&r->mu);
   for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
@@ -69,7 +75,10 @@ static void runner_collect(void *opaque, metrics_buf_t *b) {
         case 4: val = (double)v->stats.commits; break;
         case 5: val = (double)v->stats.commit_ns / 1e9; break;
         case 6: val = v->state == RUNNER_TASK_RUNNING; break;
-        default: {
+        case 8: val = (double)v->cache_hits; break;
+        case 9: val = (double)v->cache_misses; break;
+        case 10: val = (double)v->stats.restored; break;
+        case 7: {
           const topo_sub_t *sub = &j->job->subs[v->sub];
           for (int i = 0; i < sub->nsources; i++) {
             log_partition_t *p;

@@ -93,6 +93,7 @@ static void runner_publish(runner_slot_t *s, const char *error) {
   memcpy(v->error, s->error, sizeof v->error);
   if (s->task) {
     v->stats = *topo_task_stats(s->task);
+    topo_task_cache_stats(s->task, &v->cache_hits, &v->cache_misses);
     const topo_sub_t *sub = &s->job->job->subs[v->sub];
     for (int i = 0; i < sub->nsources && s->readers; i++)
       if (s->readers[i]) v->positions[i] = log_reader_position(s->readers[i]);
@@ -140,6 +141,9 @@ static int runner_slot_open(runner_thread_t *th, runner_slot_t *s, char *err, si
   size_t cache = sub->nstores ? r->opts.cache_bytes / (size_t)thread_stores : 0;
   if (topo_task_open(vm, v->sub, v->partition, path, cache, &r->io, &s->task, err, errlen) != 0)
     return -1;
+  if (topo_task_stats(s->task)->restored > 0)
+    logger_info("job", "%s task %d_%d: restored %" PRIu64 " changelog records", job->name,
+                v->sub, v->partition, topo_task_stats(s->task)->restored);
   s->nreaders = sub->nsources;
   s->readers = calloc((size_t)sub->nsources, sizeof *s->readers);
   s->parts = calloc((size_t)sub->nsources, sizeof *s->parts);

@@ -173,6 +173,8 @@ int topo_task_flush(topo_task_t *task, char *err, size_t errlen);
 int topo_task_commit(topo_task_t *task, char *err, size_t errlen);
 
 const topo_task_stats_t *topo_task_stats(const topo_task_t *task);
+/* Cache hits and misses summed over the task's stores. */
+void topo_task_cache_stats(const topo_task_t *task, uint64_t *hits, uint64_t *misses);
 int topo_task_sub(const topo_task_t *task);
 int32_t topo_task_partition(const topo_task_t *task);
 

@@ -682,5 +682,15 @@ int64_t topo_task_position(topo_task_t *t, const char *topic) {
 }
 
 const topo_task_stats_t *topo_task_stats(const topo_task_t *t) { return &t->stats; }
+
+void topo_task_cache_stats(const topo_task_t *t, uint64_t *hits, uint64_t *misses) {
+  *hits = *misses = 0;
+  for (int i = 0; i < t->sub->nstores; i++) {
+    store_stats_t st;
+    store_stats(t->stores[t->sub->stores[i]], &st);
+    *hits += st.hits;
+    *misses += st.misses;
+  }
+}
 int topo_task_sub(const topo_task_t *t) { return t->sub->id; }
 int32_t topo_task_partition(const topo_task_t *t) { return t->partition; }

@@ -61,6 +61,9 @@ assert_contains "describe: store" "$BODY" '"changelog":"wordcount-word-counts-ch
 http GET /jobs/wordcount/status
 assert_contains "status running" "$BODY" '"state":"RUNNING"'
 assert_contains "status task ids" "$BODY" '"id":"1_1"'
+http GET /metrics
+assert_contains "job metrics: records in" "$BODY" 'runnel_job_records_in_total{job="wordcount",task="0_0"}'
+assert_contains "job metrics: cache misses" "$BODY" 'runnel_job_cache_misses_total{job="wordcount",task="1_0"}'
 http GET /jobs/nope
 assert_eq "describe unknown job" 404 "$CODE"
 
