@@ -417,17 +417,7 @@ static int out_reserve(cleaner_t *c, size_t more) {
 }
 
 static int write_all_at(int fd, const uint8_t *p, size_t n, int64_t off) {
-  while (n > 0) {
-    ssize_t w = log__pwrite_hook(fd, p, n, (off_t)off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return w < 0 ? -errno : -EIO;
-    p += w;
-    n -= (size_t)w;
-    off += w;
-  }
-  return 0;
+  return log__pwrite_full(log__pwrite_hook, fd, p, n, off);
 }
 
 /* The record-less batch an emptied first segment keeps: offsets

@@ -177,18 +177,10 @@ void log__index_close(log__index_t *ix) {
   ix->n_off = ix->n_time = ix->cap_off = ix->cap_time = 0;
 }
 
+/* Index files are written with plain pwrite: injected data-write
+ * failures (log__pwrite_hook) are for segment data. */
 static int write_all(int fd, const uint8_t *p, size_t n, off_t off) {
-  while (n > 0) {
-    ssize_t w = pwrite(fd, p, n, off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return w < 0 ? -errno : -EIO;
-    p += w;
-    n -= (size_t)w;
-    off += w;
-  }
-  return 0;
+  return log__pwrite_full(pwrite, fd, p, n, (int64_t)off);
 }
 
 int log__index_add_offset(log__index_t *ix, uint32_t rel_offset, uint32_t position) {

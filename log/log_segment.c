@@ -45,6 +45,22 @@
 ssize_t (*log__pwrite_hook)(int fd, const void *buf, size_t n, off_t off) = pwrite;
 int (*log__fdatasync_hook)(int fd) = fdatasync;
 
+int log__pwrite_full(ssize_t (*write_fn)(int, const void *, size_t, off_t), int fd,
+                     const void *buf, size_t n, int64_t off) {
+  const uint8_t *p = buf;
+  while (n > 0) {
+    ssize_t w = write_fn(fd, p, n, (off_t)off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return w < 0 ? -errno : -EIO;
+    p += w;
+    n -= (size_t)w;
+    off += w;
+  }
+  return 0;
+}
+
 void log__segment_name(char *buf, int64_t base_offset) {
   snprintf(buf, 21, "%020" PRId64, base_offset);
 }

@@ -34,6 +34,12 @@
 extern ssize_t (*log__pwrite_hook)(int fd, const void *buf, size_t n, off_t off);
 extern int (*log__fdatasync_hook)(int fd);
 
+/* Writes all n bytes at off with write_fn (pwrite, or log__pwrite_hook),
+ * retrying short writes and EINTR. Returns 0, -errno, or -EIO for a write
+ * that made no progress. */
+int log__pwrite_full(ssize_t (*write_fn)(int, const void *, size_t, off_t), int fd,
+                     const void *buf, size_t n, int64_t off);
+
 /* ---- index (log_index.c) ------------------------------------------------ */
 
 typedef struct {

@@ -67,6 +67,10 @@ void http_server_abort(http_server_t *srv);
 void http_response_error(http_response_t *res, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Sets res to the JSON a yajl generator built (g is freed). */
+struct yajl_gen_t;
+void http_response_gen(http_response_t *res, int status, struct yajl_gen_t *g);
+
 /* Sets res to a JSON body (takes ownership of body). */
 void http_response_json(http_response_t *res, int status, char *body, size_t len);
 

@@ -102,6 +102,10 @@ void http_response_error(http_response_t *res, int status, const char *fmt, ...)
   yajl_gen_string(g, (const unsigned char *)"message", 7);
   yajl_gen_string(g, (const unsigned char *)msg, strlen(msg));
   yajl_gen_map_close(g);
+  http_response_gen(res, status, g);
+}
+
+void http_response_gen(http_response_t *res, int status, yajl_gen g) {
   const unsigned char *out;
   size_t len;
   yajl_gen_get_buf(g, &out, &len);

@@ -22,22 +22,7 @@
 #define RUNNEL_COMMIT "unknown"
 #endif
 
-
 /* ---- REST routes -------------------------------------------------------- */
-
-/* Finishes a yajl generator into a response body. */
-static void worker_json_reply(http_response_t *res, int status, yajl_gen g) {
-  const unsigned char *out;
-  size_t len;
-  yajl_gen_get_buf(g, &out, &len);
-  char *body = malloc(len + 1);
-  if (body) {
-    memcpy(body, out, len);
-    body[len] = '\0';
-  }
-  yajl_gen_free(g);
-  http_response_json(res, status, body, len);
-}
 
 static void worker_gen_kv(yajl_gen g, const char *k, const char *v) {
   yajl_gen_string(g, (const unsigned char *)k, strlen(k));
@@ -53,7 +38,7 @@ static void worker_get_root(void *opaque, const http_request_t *req,
   worker_gen_kv(g, "version", RUNNEL_VERSION);
   worker_gen_kv(g, "commit", RUNNEL_COMMIT);
   yajl_gen_map_close(g);
-  worker_json_reply(res, 200, g);
+  http_response_gen(res, 200, g);
 }
 
 /* Kafka Connect's GET /health (KIP-1017): 200 and "healthy" once started;
@@ -69,7 +54,7 @@ static void worker_get_health(void *opaque, const http_request_t *req,
   worker_gen_kv(g, "message", ok ? "Worker has completed startup and is ready to handle requests."
                                  : "Worker is shutting down.");
   yajl_gen_map_close(g);
-  worker_json_reply(res, ok ? 200 : 503, g);
+  http_response_gen(res, ok ? 200 : 503, g);
 }
 
 static void worker_get_metrics(void *opaque, const http_request_t *req,
