@@ -11,6 +11,7 @@
 static void cli_test_usage(FILE *f) {
   fprintf(f,
           "Usage: runnel test JOB.lua [--input FILE] < events.jsonl\n"
+          "       runnel test --script TEST.lua\n"
           "\n"
           "Runs a job deterministically in one process, without a worker or a disk log,\n"
           "and prints every record it writes, one JSON object per line, in emission order.\n"
@@ -21,8 +22,13 @@ static void cli_test_usage(FILE *f) {
           "  {\"advance_wall_clock\": 60000}              moves the wall clock\n"
           "Blank lines and lines starting with # are skipped.\n"
           "\n"
+          "With --script, runs a Lua test script that drives jobs through\n"
+          "runnel.test_driver(job) (pipe, advance_wall_clock, read) and fails on an\n"
+          "error or a failed assert.\n"
+          "\n"
           "Options:\n"
           "  -i, --input FILE   read events from FILE instead of stdin\n"
+          "  -s, --script       the file is a Lua test script\n"
           "  -h, --help         this help\n"
           "\n"
           "Exit status: 0 when every line was processed, 1 when a line or the job\n"
@@ -32,15 +38,18 @@ static void cli_test_usage(FILE *f) {
 int cli_test_main(int argc, char **argv) {
   static const struct option longopts[] = {
       {"input", required_argument, NULL, 'i'},
+      {"script", no_argument, NULL, 's'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   const char *input = NULL;
+  int script = 0;
   optind = 1;
   int opt;
-  while ((opt = getopt_long(argc, argv, "i:h", longopts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "i:sh", longopts, NULL)) != -1) {
     switch (opt) {
     case 'i': input = optarg; break;
+    case 's': script = 1; break;
     case 'h': cli_test_usage(stdout); return CLI_OK;
     default: cli_test_usage(stderr); return CLI_USAGE;
     }
@@ -54,6 +63,14 @@ int cli_test_main(int argc, char **argv) {
   luavm_options_defaults(&vmo);
   topo_job_t *job;
   char err[4096];
+  if (script) {
+    if (topo_driver_run_script(argv[optind], &vmo, err, sizeof err) != 0) {
+      fprintf(stderr, "runnel test: %s\n", err);
+      return CLI_FAILED;
+    }
+    printf("%s: ok\n", argv[optind]);
+    return CLI_OK;
+  }
   if (topo_job_load_file(argv[optind], &vmo, &job, err, sizeof err) != 0) {
     fprintf(stderr, "runnel test: %s\n", err);
     return CLI_USAGE;

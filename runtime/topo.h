@@ -188,4 +188,10 @@ int32_t topo_task_partition(const topo_task_t *task);
 int topo_driver_run(const topo_job_t *job, void *in_file, void *out_file, char *err,
                     size_t errlen);
 
+/* Runs a Lua test script that drives jobs with runnel.test_driver(job)
+ * (see docs/lua-jobs.md, "Tests written in Lua"). Returns 0, or -1 with
+ * the script's error (file:line and traceback) in err. */
+int topo_driver_run_script(const char *path, const luavm_options_t *vm_options, char *err,
+                           size_t errlen);
+
 #endif

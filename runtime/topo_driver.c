@@ -24,6 +24,8 @@
 #include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
+#include <lauxlib.h>
+
 #include "topo_int.h"
 
 typedef struct {
@@ -54,6 +56,7 @@ typedef struct {
   topo_task_t **tasks;      /* [sub * max_parts + partition] */
   int max_parts;
   drv_rec_t *head, *tail;   /* records appended, waiting to be printed/processed */
+  drv_rec_t *rhead, *rtail; /* without out: records kept for read() (Lua API) */
   FILE *out;
   int64_t wall_clock;
   topo_io_t io;
@@ -270,18 +273,39 @@ static int drv_drain(drv_t *d, char *err, size_t errlen) {
     drv_rec_t *r = d->head;
     d->head = r->next;
     if (!d->head) d->tail = NULL;
-    int rc = 0;
-    if (!topo_job_is_internal(d->job, r->topic)) drv_print(d, r);
+    int rc = 0, keep = !topo_job_is_internal(d->job, r->topic);
+    if (keep && d->out) drv_print(d, r);
     if (topo_job_sub_for_topic(d->job, r->topic) >= 0) {
       log_record_t rec = {.offset = r->offset, .timestamp = r->ts, .key = r->key,
                           .key_len = r->klen, .value = r->val, .value_len = r->vlen,
                           .headers = r->headers, .header_count = r->nheaders};
       rc = drv_process(d, r->topic, r->partition, &rec, err, errlen);
     }
-    drv_rec_free(r);
+    if (keep && !d->out) {
+      r->next = NULL;
+      if (d->rtail) d->rtail->next = r;
+      else d->rhead = r;
+      d->rtail = r;
+    } else {
+      drv_rec_free(r);
+    }
     if (rc != 0) return rc;
   }
   return 0;
+}
+
+/* Feeds one input record to the topic (it gets the next offset of its
+ * partition), then everything it causes. */
+static int drv_feed(drv_t *d, const char *topic, int32_t partition, log_record_t *rec, char *err,
+                    size_t errlen) {
+  drv_topic_t *t = drv_topic(d, topic, 1);
+  if (!t || drv_grow(t, partition + 1) != 0) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  rec->offset = t->next_offset[partition]++;
+  if (drv_process(d, topic, partition, rec, err, errlen) != 0) return -1;
+  return drv_drain(d, err, errlen);
 }
 
 /* JSON node -> bytes: strings as they are, null as null, other values as
@@ -456,11 +480,8 @@ static int drv_line(drv_t *d, const char *line, long lineno, char *err, size_t e
     rec.headers = hdrs;
     rec.header_count = (int32_t)h->u.object.len;
   }
-  drv_topic_t *t = drv_topic(d, tname, 1);
-  if (!t || drv_grow(t, p + 1) != 0) goto out;
-  rec.offset = t->next_offset[p]++;
   char perr[2048];
-  if (drv_process(d, tname, p, &rec, perr, sizeof perr) != 0 || drv_drain(d, perr, sizeof perr) != 0) {
+  if (drv_feed(d, tname, p, &rec, perr, sizeof perr) != 0) {
     snprintf(err, errlen, "input line %ld: %s", lineno, perr);
     goto out;
   }
@@ -473,20 +494,48 @@ out:
   return rc;
 }
 
+static void drv_init(drv_t *d, const topo_job_t *job, topo_vm_t *vm, FILE *out) {
+  memset(d, 0, sizeof *d);
+  d->job = job;
+  d->vm = vm;
+  d->out = out;
+  d->io = (topo_io_t){.opaque = d, .ordered = true, .partitions = drv_io_partitions,
+                      .create_topic = drv_io_create, .append = drv_io_append, .read = NULL};
+}
+
+/* Frees what the driver holds (not its vm). */
+static void drv_cleanup(drv_t *d) {
+  for (drv_rec_t **q = &d->head; q; q = q == &d->head ? &d->rhead : NULL) {
+    while (*q) {
+      drv_rec_t *r = *q;
+      *q = r->next;
+      drv_rec_free(r);
+    }
+  }
+  d->tail = d->rtail = NULL;
+  for (int i = 0; i < d->job->nsubs * d->max_parts; i++) topo_task_close(d->tasks[i]);
+  free(d->tasks);
+  d->tasks = NULL;
+  for (int i = 0; i < d->ntopics; i++) {
+    free(d->topics[i].topic);
+    free(d->topics[i].next_offset);
+  }
+  free(d->topics);
+  d->topics = NULL;
+  d->ntopics = 0;
+}
+
 int topo_driver_run(const topo_job_t *job, void *in_file, void *out_file, char *err,
                     size_t errlen) {
-  drv_t d = {0};
-  d.job = job;
-  d.out = out_file;
-  d.io = (topo_io_t){.opaque = &d, .ordered = true, .partitions = drv_io_partitions, .create_topic = drv_io_create,
-                     .append = drv_io_append, .read = NULL};
-  int rc = topo_vm_new(job, &d.vm, err, errlen);
-  if (rc != 0) return -1;
+  topo_vm_t *vm;
+  if (topo_vm_new(job, &vm, err, errlen) != 0) return -1;
+  drv_t d;
+  drv_init(&d, job, vm, out_file);
   char *line = NULL;
   size_t cap = 0;
   ssize_t n;
   long lineno = 0;
-  rc = 0;
+  int rc = 0;
   while ((n = getline(&line, &cap, in_file)) >= 0) {
     lineno++;
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
@@ -499,18 +548,253 @@ int topo_driver_run(const topo_job_t *job, void *in_file, void *out_file, char *
   }
   fflush(d.out);
   free(line);
-  while (d.head) {
-    drv_rec_t *r = d.head;
-    d.head = r->next;
+  drv_cleanup(&d);
+  topo_vm_free(vm);
+  return rc;
+}
+
+/* ---- the Lua API: runnel.test_driver(job) --------------------------------
+ *
+ *   local job = runnel.load_job("wordcount.lua")   -- next to the test file
+ *   local d = runnel.test_driver(job)
+ *   d:pipe("lines", "k1", "the fox", 1000, { h = "v" })  -- topic, key, value[, ts[, headers]]
+ *   d:advance_wall_clock(60000)
+ *   local out = d:read("word-counts")   -- { {key=, value=, timestamp=, partition=, headers=}, ... }
+ *
+ * The job runs in the test script's own Lua state, on the same engine as
+ * `runnel test`; read() returns (and forgets) the records written to a
+ * topic so far, in order, as raw strings (nil for null).
+ */
+
+typedef struct {
+  drv_t d;
+  topo_job_t *job;
+  topo_vm_t *vm;
+  int live;
+} drv_lua_t;
+
+#define DRV_LUA_MT "runnel.test_driver"
+
+static drv_lua_t *drv_lua_check(lua_State *L) {
+  drv_lua_t *u = luaL_checkudata(L, 1, DRV_LUA_MT);
+  if (!u->live) luaL_error(L, "the test driver was closed");
+  return u;
+}
+
+/* A key or value argument: nil, a string, a number (as text) or a table
+ * (as JSON). *owned is set when the bytes were allocated. */
+static const char *drv_lua_bytes(lua_State *L, int idx, int32_t *len, char **owned) {
+  *owned = NULL;
+  size_t n;
+  switch (lua_type(L, idx)) {
+  case LUA_TNONE:
+  case LUA_TNIL: *len = -1; return NULL;
+  case LUA_TSTRING:
+  case LUA_TNUMBER: {
+    const char *s = lua_tolstring(L, idx, &n);
+    *len = (int32_t)n;
+    return s;
+  }
+  case LUA_TTABLE: {
+    size_t cap = 0;
+    char e[256];
+    if (luavm_json_encode(L, idx, owned, &cap, &n, e, sizeof e) != 0) {
+      free(*owned);
+      *owned = NULL;
+      luaL_error(L, "pipe: %s", e);
+    }
+    *len = (int32_t)n;
+    return *owned;
+  }
+  default: luaL_error(L, "pipe: keys and values are strings, numbers, tables or nil, not %s",
+                      luaL_typename(L, idx));
+  }
+  return NULL;
+}
+
+static int drv_lua_pipe(lua_State *L) {
+  drv_lua_t *u = drv_lua_check(L);
+  const char *topic = luaL_checkstring(L, 2);
+  if (topo_job_sub_for_topic(u->job, topic) < 0)
+    return luaL_error(L, "pipe: the job %s does not read the topic %s", u->job->name, topic);
+  log_record_t rec = {0};
+  rec.timestamp = luaL_optinteger(L, 5, u->d.wall_clock);
+  log_header_t hdrs[64];
+  if (!lua_isnoneornil(L, 6)) {
+    luaL_checktype(L, 6, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 6)) {
+      if (rec.header_count == 64) return luaL_error(L, "pipe: at most 64 headers");
+      if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+        return luaL_error(L, "pipe: headers are a table of strings to strings");
+      size_t kl, vl;
+      const char *k = luaL_checklstring(L, -2, &kl), *v = luaL_checklstring(L, -1, &vl);
+      hdrs[rec.header_count++] = (log_header_t){k, (int32_t)kl, v, (int32_t)vl};
+      lua_pop(L, 1); /* the strings stay alive in the table */
+    }
+    rec.headers = hdrs;
+  }
+  char *kown, *vown;
+  rec.key = drv_lua_bytes(L, 3, &rec.key_len, &kown);
+  rec.value = drv_lua_bytes(L, 4, &rec.value_len, &vown);
+  char err[2048];
+  int rc = drv_feed(&u->d, topic, 0, &rec, err, sizeof err);
+  free(kown);
+  free(vown);
+  if (rc != 0) return luaL_error(L, "pipe: %s", err);
+  return 0;
+}
+
+static int drv_lua_advance(lua_State *L) {
+  drv_lua_t *u = drv_lua_check(L);
+  lua_Integer ms = luaL_checkinteger(L, 2);
+  if (ms < 0) return luaL_error(L, "advance_wall_clock: expected milliseconds >= 0");
+  u->d.wall_clock += ms;
+  return 0;
+}
+
+static void drv_lua_push_bytes(lua_State *L, const char *p, int32_t n) {
+  if (p) lua_pushlstring(L, p, n > 0 ? (size_t)n : 0);
+  else lua_pushnil(L);
+}
+
+static int drv_lua_read(lua_State *L) {
+  drv_lua_t *u = drv_lua_check(L);
+  const char *topic = luaL_checkstring(L, 2);
+  lua_newtable(L);
+  int n = 0;
+  for (drv_rec_t **pr = &u->d.rhead, *prev = NULL; *pr;) {
+    drv_rec_t *r = *pr;
+    if (strcmp(r->topic, topic) != 0) {
+      prev = r;
+      pr = &r->next;
+      continue;
+    }
+    lua_createtable(L, 0, 5);
+    drv_lua_push_bytes(L, r->key, r->klen);
+    lua_setfield(L, -2, "key");
+    drv_lua_push_bytes(L, r->val, r->vlen);
+    lua_setfield(L, -2, "value");
+    lua_pushinteger(L, r->ts);
+    lua_setfield(L, -2, "timestamp");
+    lua_pushinteger(L, r->partition);
+    lua_setfield(L, -2, "partition");
+    lua_createtable(L, 0, r->nheaders);
+    for (int32_t h = 0; h < r->nheaders; h++) {
+      lua_pushlstring(L, r->headers[h].key, (size_t)r->headers[h].key_len);
+      drv_lua_push_bytes(L, r->headers[h].value, r->headers[h].value_len);
+      lua_rawset(L, -3);
+    }
+    lua_setfield(L, -2, "headers");
+    lua_rawseti(L, -2, ++n);
+    *pr = r->next;
+    if (u->d.rtail == r) u->d.rtail = prev;
     drv_rec_free(r);
   }
-  for (int i = 0; i < job->nsubs * d.max_parts; i++) topo_task_close(d.tasks[i]);
-  free(d.tasks);
-  for (int i = 0; i < d.ntopics; i++) {
-    free(d.topics[i].topic);
-    free(d.topics[i].next_offset);
+  return 1;
+}
+
+static int drv_lua_gc(lua_State *L) {
+  drv_lua_t *u = luaL_checkudata(L, 1, DRV_LUA_MT);
+  if (!u->live) return 0;
+  u->live = 0;
+  drv_cleanup(&u->d);
+  topo_vm_free(u->vm); /* borrowed state: only the wrapper goes */
+  topo_job_free(u->job);
+  return 0;
+}
+
+/* runnel.test_driver(job): upvalues: the luavm_t, the shared context. */
+static int drv_lua_new(lua_State *L) {
+  luavm_t *lvm = lua_touserdata(L, lua_upvalueindex(1));
+  topo_ctx_t *ctx = lua_touserdata(L, lua_upvalueindex(2));
+  lua_settop(L, 1);
+  lua_getglobal(L, "runnel");
+  lua_getfield(L, -1, "_compile");
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 2); /* description, entries (errors propagate to the test) */
+  topo_job_t *job = calloc(1, sizeof *job);
+  topo_vm_t *vm = calloc(1, sizeof *vm);
+  char err[512];
+  if (!job || !vm || !(job->chunkname = strdup("=test")) ||
+      topo__job_describe(L, -2, job, err, sizeof err) != 0) {
+    topo_job_free(job);
+    free(vm);
+    return luaL_error(L, "test_driver: cannot describe the job");
   }
-  free(d.topics);
-  topo_vm_free(d.vm);
-  return rc;
+  vm->job = job;
+  vm->vm = lvm;
+  vm->L = L;
+  vm->ctx = ctx;
+  vm->borrowed = 1;
+  vm->entries_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the entries */
+  drv_lua_t *u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  u->job = job;
+  u->vm = vm;
+  u->live = 1;
+  drv_init(&u->d, job, vm, NULL);
+  if (luaL_newmetatable(L, DRV_LUA_MT)) {
+    static const luaL_Reg methods[] = {
+        {"pipe", drv_lua_pipe},
+        {"read", drv_lua_read},
+        {"advance_wall_clock", drv_lua_advance},
+        {NULL, NULL},
+    };
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, drv_lua_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+/* runnel.load_job(path): runs a job file (relative to the test script's
+ * directory) in this state and returns its job. Upvalues: the luavm_t,
+ * the directory. */
+static int drv_lua_load_job(lua_State *L) {
+  luavm_t *lvm = lua_touserdata(L, lua_upvalueindex(1));
+  const char *dir = lua_tostring(L, lua_upvalueindex(2));
+  const char *path = luaL_checkstring(L, 1);
+  char full[4200], err[2048];
+  snprintf(full, sizeof full, "%s%s%s", path[0] == '/' ? "" : dir, path[0] == '/' ? "" : "/",
+           path);
+  if (luavm_load_file(lvm, full, err, sizeof err) != 0) return luaL_error(L, "%s", err);
+  lua_call(L, 0, 1);
+  return 1;
+}
+
+int topo_driver_run_script(const char *path, const luavm_options_t *vm_options, char *err,
+                           size_t errlen) {
+  topo_ctx_t ctx = {0};
+  luavm_options_t o = *vm_options;
+  /* One budget would cover the whole test script (jobs' calls nest in it). */
+  o.instruction_budget = 0;
+  char chunk[4200];
+  snprintf(chunk, sizeof chunk, "@%s", path);
+  luavm_t *vm;
+  if (topo__vm_base(&o, chunk, &ctx, &vm, err, errlen) != 0) return -1;
+  lua_State *L = luavm_state(vm);
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash) *slash = '\0';
+  else snprintf(dir, sizeof dir, ".");
+  lua_getglobal(L, "runnel");
+  lua_pushlightuserdata(L, vm);
+  lua_pushlightuserdata(L, &ctx);
+  lua_pushcclosure(L, drv_lua_new, 2);
+  lua_setfield(L, -2, "test_driver");
+  lua_pushlightuserdata(L, vm);
+  lua_pushstring(L, dir);
+  lua_pushcclosure(L, drv_lua_load_job, 2);
+  lua_setfield(L, -2, "load_job");
+  lua_pop(L, 1);
+  int rc = luavm_load_file(vm, path, err, errlen);
+  if (rc == 0) rc = luavm_pcall(vm, 0, 0, err, errlen);
+  luavm_free(vm); /* collects the drivers */
+  free(ctx.extra);
+  free(ctx.extra_buf);
+  return rc == 0 ? 0 : -1;
 }

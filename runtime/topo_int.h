@@ -31,8 +31,19 @@ struct topo_vm_s {
   luavm_t *vm;
   lua_State *L;
   int entries_ref;             /* registry ref: topic -> entry function */
-  topo_ctx_t ctx;
+  topo_ctx_t *ctx;             /* the primitives' context: &own_ctx, or the
+                                  test script's (Lua test driver) */
+  topo_ctx_t own_ctx;
+  int borrowed;                /* vm belongs to a test script: not freed here */
 };
+
+/* A sandboxed state with the primitives bound to ctx and the DSL loaded. */
+int topo__vm_base(const luavm_options_t *opts, const char *chunkname, topo_ctx_t *ctx,
+                  luavm_t **out, char *err, size_t errlen);
+
+/* Fills job (name, subs, stores, internals, describe_json) from the
+ * description table at index d of L, as runnel._compile returned it. */
+int topo__job_describe(lua_State *L, int d, topo_job_t *job, char *err, size_t errlen);
 
 /* Creates a sandboxed state with the primitives bound to ctx, loads the
  * DSL and the job script, runs it and calls runnel._compile, leaving

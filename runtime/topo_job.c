@@ -97,6 +97,21 @@ static int topo_read_description(lua_State *L, int d, topo_job_t *job) {
   return job->name && job->dlq ? 0 : -1;
 }
 
+int topo__job_describe(lua_State *L, int d, topo_job_t *job, char *err, size_t errlen) {
+  if (topo_read_description(L, d, job) != 0) {
+    snprintf(err, errlen, "the compiled job has no name");
+    return -EINVAL;
+  }
+  char *json = NULL;
+  size_t cap = 0, jlen = 0;
+  if (luavm_json_encode(L, d, &json, &cap, &jlen, err, errlen) != 0) {
+    free(json);
+    return -EINVAL;
+  }
+  job->describe_json = json;
+  return 0;
+}
+
 int topo_job_load(const char *chunkname, const char *script, size_t len,
                   const luavm_options_t *vm_options, topo_job_t **out, char *err, size_t errlen) {
   topo_job_t *job = calloc(1, sizeof *job);
@@ -125,28 +140,13 @@ int topo_job_load(const char *chunkname, const char *script, size_t len,
   }
   lua_State *L = luavm_state(vm);
   lua_pop(L, 1); /* entries */
-  int d = lua_gettop(L);
-  if (topo_read_description(L, d, job) != 0) {
-    snprintf(err, errlen, "%s: the compiled job has no name", chunkname);
-    luavm_free(vm);
-    free(ctx.extra);
-    free(ctx.extra_buf);
-    topo_job_free(job);
-    return -EINVAL;
-  }
-  char *json = NULL;
-  size_t cap = 0, jlen = 0;
-  if (luavm_json_encode(L, d, &json, &cap, &jlen, err, errlen) == 0) {
-    job->describe_json = json;
-  } else {
-    free(json);
-  }
+  rc = topo__job_describe(L, lua_gettop(L), job, err, errlen);
   luavm_free(vm);
   free(ctx.extra);
   free(ctx.extra_buf);
-  if (!job->describe_json) {
+  if (rc != 0) {
     topo_job_free(job);
-    return -EINVAL;
+    return rc;
   }
   *out = job;
   return 0;

@@ -174,7 +174,7 @@ int topo__task_emit(topo_task_t *t, const char *topic, size_t tlen, const char *
   if (has_key) part = log_partition_for_key(key, (int32_t)klen, n);
   else part = (int32_t)(t->round_robin++ % (uint32_t)n);
 
-  topo_ctx_t *ctx = &t->vm->ctx;
+  topo_ctx_t *ctx = t->vm->ctx;
   /* The input record's headers (and any set_header) go with every output,
    * as Kafka Streams forwards headers; serialized once per input record. */
   if (t->hdr_rec != ctx->rec || ctx->nextra != t->nhdr - (ctx->rec ? ctx->rec->header_count : 0)) {
@@ -297,7 +297,7 @@ static int topo_source_index(const topo_task_t *t, const char *topic) {
  * __connect.errors.* headers do). */
 static int topo_dead_letter(topo_task_t *t, const char *topic, const log_record_t *rec,
                             const char *message, char *err, size_t errlen) {
-  topo_ctx_t *ctx = &t->vm->ctx;
+  topo_ctx_t *ctx = t->vm->ctx;
   char part[16], off[32];
   snprintf(part, sizeof part, "%d", t->partition);
   snprintf(off, sizeof off, "%" PRId64, rec->offset);
@@ -355,7 +355,7 @@ int topo_task_process(topo_task_t *t, const char *topic, const log_record_t *rec
   uint64_t t0 = topo_now_ns();
   topo_vm_t *vm = t->vm;
   lua_State *L = vm->L;
-  topo_ctx_t *ctx = &vm->ctx;
+  topo_ctx_t *ctx = vm->ctx;
   int si = topo_source_index(t, topic);
   if (si < 0) {
     snprintf(err, errlen, "%s-%d: the topic %s is not an input of sub-topology %d", t->job->name,

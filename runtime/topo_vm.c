@@ -255,8 +255,8 @@ static void topo_print(void *opaque, const char *text, size_t len) {
   logger_info("job", "%s: %.*s", job ? job : "?", (int)len, text);
 }
 
-int topo__vm_open(const luavm_options_t *opts, const char *chunkname, const char *script,
-                  size_t len, topo_ctx_t *ctx, luavm_t **out, char *err, size_t errlen) {
+int topo__vm_base(const luavm_options_t *opts, const char *chunkname, topo_ctx_t *ctx,
+                  luavm_t **out, char *err, size_t errlen) {
   luavm_t *vm;
   luavm_options_t o = *opts;
   if (!o.print) {
@@ -265,14 +265,23 @@ int topo__vm_open(const luavm_options_t *opts, const char *chunkname, const char
   }
   int rc = luavm_new(&o, &vm, err, errlen);
   if (rc != 0) return rc;
-  lua_State *L = luavm_state(vm);
-  topo_register(L, ctx);
+  topo_register(luavm_state(vm), ctx);
   rc = luavm_load(vm, "=runnel.lua", topo_dsl_source, topo_dsl_source_len, err, errlen);
   if (rc == 0) rc = luavm_pcall(vm, 0, 0, err, errlen);
   if (rc != 0) {
     luavm_free(vm);
     return rc;
   }
+  *out = vm;
+  return 0;
+}
+
+int topo__vm_open(const luavm_options_t *opts, const char *chunkname, const char *script,
+                  size_t len, topo_ctx_t *ctx, luavm_t **out, char *err, size_t errlen) {
+  luavm_t *vm;
+  int rc = topo__vm_base(opts, chunkname, ctx, &vm, err, errlen);
+  if (rc != 0) return rc;
+  lua_State *L = luavm_state(vm);
   rc = luavm_load(vm, chunkname, script, len, err, errlen);
   if (rc == 0) rc = luavm_pcall(vm, 0, 1, err, errlen);
   int compiling = 0;
@@ -313,8 +322,9 @@ int topo_vm_new(const topo_job_t *job, topo_vm_t **out, char *err, size_t errlen
     return -1;
   }
   v->job = job;
+  v->ctx = &v->own_ctx;
   int rc = topo__vm_open(&job->vm_options, job->chunkname, job->script, job->script_len,
-                         &v->ctx, &v->vm, err, errlen);
+                         v->ctx, &v->vm, err, errlen);
   if (rc != 0) {
     free(v);
     return rc;
@@ -329,8 +339,8 @@ int topo_vm_new(const topo_job_t *job, topo_vm_t **out, char *err, size_t errlen
 
 void topo_vm_free(topo_vm_t *v) {
   if (!v) return;
-  luavm_free(v->vm);
-  free(v->ctx.extra);
-  free(v->ctx.extra_buf);
+  if (!v->borrowed) luavm_free(v->vm);
+  free(v->own_ctx.extra);
+  free(v->own_ctx.extra_buf);
   free(v);
 }
