@@ -91,6 +91,17 @@ static void runner_collect(void *opaque, metrics_buf_t *b) {
       }
     }
   }
+  metrics_buf_family(b, METRICS_COUNTER, "runnel_job_operator_records_total",
+                     "Records that entered an operator, per stream thread.");
+  for (runner_job_t *j = r->jobs; j; j = j->next) {
+    for (int i = 0; i < j->nops; i++) {
+      char labels[512];
+      snprintf(labels, sizeof labels, "job=\"%s\",operator=\"%s\",thread=\"%d\"",
+               j->job->name, j->ops[i].op, j->ops[i].thread);
+      metrics_buf_sample(b, "runnel_job_operator_records_total", labels,
+                         (double)j->ops[i].count);
+    }
+  }
   pthread_mutex_unlock(&r->mu);
 }
 
@@ -122,6 +133,7 @@ int runner_new(const runner_options_t *opts, runner_t **out, char *err, size_t e
 }
 
 static void runner_job_free(runner_job_t *j) {
+  free(j->ops);
   for (int t = 0; t < j->ntasks; t++) free(j->views[t].positions);
   free(j->views);
   topo_job_free(j->job);

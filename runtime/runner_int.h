@@ -35,6 +35,13 @@ typedef struct {
   uint64_t cache_hits, cache_misses;
 } runner_task_view_t;
 
+/* Records into one operator on one thread (published at commits). */
+typedef struct {
+  int thread;
+  char op[64];
+  uint64_t count;
+} runner_op_stat_t;
+
 typedef struct runner_job_s {
   struct runner_job_s *next;
   topo_job_t *job;
@@ -42,6 +49,8 @@ typedef struct runner_job_s {
   runner_task_view_t *views;
   int stopping;                /* remove requested */
   int stopped_tasks;           /* tasks closed by their threads */
+  runner_op_stat_t *ops;
+  int nops, ops_cap;
 } runner_job_t;
 
 typedef enum { RUNNER_OP_ADD, RUNNER_OP_REMOVE } runner_op_kind_t;

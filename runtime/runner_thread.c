@@ -270,6 +270,34 @@ static int runner_slot_caught_up(const runner_slot_t *s) {
   return 1;
 }
 
+typedef struct {
+  runner_job_t *job;
+  int thread;
+} runner_ops_arg_t;
+
+/* Records one operator's count (r->mu held). */
+static void runner_op_count(void *arg, const char *op, uint64_t n) {
+  runner_ops_arg_t *a = arg;
+  runner_job_t *j = a->job;
+  for (int i = 0; i < j->nops; i++) {
+    if (j->ops[i].thread == a->thread && strcmp(j->ops[i].op, op) == 0) {
+      j->ops[i].count = n;
+      return;
+    }
+  }
+  if (j->nops == j->ops_cap) {
+    int cap = j->ops_cap ? j->ops_cap * 2 : 16;
+    runner_op_stat_t *no = realloc(j->ops, (size_t)cap * sizeof *no);
+    if (!no) return;
+    j->ops = no;
+    j->ops_cap = cap;
+  }
+  runner_op_stat_t *s = &j->ops[j->nops++];
+  s->thread = a->thread;
+  snprintf(s->op, sizeof s->op, "%s", op);
+  s->count = n;
+}
+
 static void *runner_thread_main(void *arg) {
   runner_thread_t *th = arg;
   runner_t *r = th->r;
@@ -306,6 +334,10 @@ static void *runner_thread_main(void *arg) {
       next_commit = now + r->opts.commit_interval_ms;
       pthread_mutex_lock(&r->mu);
       for (int i = 0; i < th->nslots; i++) runner_publish(&th->slots[i], NULL);
+      for (int i = 0; i < th->nvms; i++) {
+        runner_ops_arg_t a = {th->vms[i].job, th->index};
+        topo_vm_op_counts(th->vms[i].vm, runner_op_count, &a);
+      }
       th->idle = caught_up && !th->ops;
       pthread_cond_broadcast(&r->cond);
       pthread_mutex_unlock(&r->mu);

@@ -135,6 +135,11 @@ typedef struct topo_vm_s topo_vm_t;
 int topo_vm_new(const topo_job_t *job, topo_vm_t **out, char *err, size_t errlen);
 void topo_vm_free(topo_vm_t *vm);
 
+/* Calls fn for every operator of the job with the records that entered it
+ * in this state so far. The state's thread only, between records. */
+void topo_vm_op_counts(topo_vm_t *vm, void (*fn)(void *arg, const char *op, uint64_t n),
+                       void *arg);
+
 /* ---- tasks --------------------------------------------------------------- */
 
 typedef struct topo_task_s topo_task_t;

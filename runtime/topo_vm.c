@@ -344,3 +344,20 @@ void topo_vm_free(topo_vm_t *v) {
   free(v->own_ctx.extra_buf);
   free(v);
 }
+
+void topo_vm_op_counts(topo_vm_t *v, void (*fn)(void *arg, const char *op, uint64_t n),
+                       void *arg) {
+  lua_State *L = v->L;
+  int top = lua_gettop(L);
+  lua_getglobal(L, "runnel");
+  lua_getfield(L, -1, "_op_counts");
+  if (lua_pcall(L, 0, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_isinteger(L, -1))
+        fn(arg, lua_tostring(L, -2), (uint64_t)lua_tointeger(L, -1));
+      lua_pop(L, 1);
+    }
+  }
+  lua_settop(L, top);
+}

@@ -512,6 +512,13 @@ local current_op = ""
 
 function runnel._current_op() return current_op end
 
+-- Records that entered each operator, by operator name (counted where the
+-- operator sets current_op: one table update, no call); the runtime reads
+-- them with runnel._op_counts() for the per-operator metrics.
+local op_in = {}
+
+function runnel._op_counts() return op_in end
+
 -- Forwarding to the children of a node, specialised for 0, 1 and n.
 local function fanout(fns)
   local n = #fns
@@ -546,31 +553,31 @@ local builders = {}
 
 builders["FILTER"] = function(node, nxt)
   local fn, name = node.fn, node.name
-  return function(k, v) current_op = name; if fn(k, v) then return nxt(k, v) end end
+  return function(k, v) current_op = name; op_in[name] = op_in[name] + 1; if fn(k, v) then return nxt(k, v) end end
 end
 builders["FILTER-NOT"] = function(node, nxt)
   local fn, name = node.fn, node.name
-  return function(k, v) current_op = name; if not fn(k, v) then return nxt(k, v) end end
+  return function(k, v) current_op = name; op_in[name] = op_in[name] + 1; if not fn(k, v) then return nxt(k, v) end end
 end
 builders["MAP"] = function(node, nxt)
   local fn, name = node.fn, node.name
-  return function(k, v) current_op = name; return nxt(fn(k, v)) end
+  return function(k, v) current_op = name; op_in[name] = op_in[name] + 1; return nxt(fn(k, v)) end
 end
 builders["MAP-VALUES"] = function(node, nxt)
   local fn, name = node.fn, node.name
-  return function(k, v) current_op = name; return nxt(k, fn(v, k)) end
+  return function(k, v) current_op = name; op_in[name] = op_in[name] + 1; return nxt(k, fn(v, k)) end
 end
 builders["SELECT-KEY"] = function(node, nxt)
   local fn, name = node.fn, node.name
-  return function(k, v) current_op = name; return nxt(fn(k, v), v) end
+  return function(k, v) current_op = name; op_in[name] = op_in[name] + 1; return nxt(fn(k, v), v) end
 end
 builders["PEEK"] = function(node, nxt)
   local fn, name = node.fn, node.name
-  return function(k, v) current_op = name; fn(k, v); return nxt(k, v) end
+  return function(k, v) current_op = name; op_in[name] = op_in[name] + 1; fn(k, v); return nxt(k, v) end
 end
 builders["FOREACH"] = function(node)
   local fn, name = node.fn, node.name
-  return function(k, v) current_op = name; fn(k, v) end
+  return function(k, v) current_op = name; op_in[name] = op_in[name] + 1; fn(k, v) end
 end
 builders["MERGE"] = function(_, nxt) return nxt end
 builders["TO-STREAM"] = function(_, nxt) return function(k, v) return nxt(k, v) end end
@@ -584,7 +591,7 @@ end
 builders["FLAT-MAP"] = function(node, nxt)
   local fn, name = node.fn, node.name
   return function(k, v)
-    current_op = name
+    current_op = name; op_in[name] = op_in[name] + 1
     local r = fn(k, v)
     check_list(r, name, "{key, value} pairs")
     for i = 1, #r do
@@ -599,7 +606,7 @@ end
 builders["FLAT-MAP-VALUES"] = function(node, nxt)
   local fn, name = node.fn, node.name
   return function(k, v)
-    current_op = name
+    current_op = name; op_in[name] = op_in[name] + 1
     local r = fn(v, k)
     check_list(r, name, "values")
     for i = 1, #r do nxt(k, r[i]) end
@@ -614,9 +621,9 @@ builders["SPLIT"] = function(node, _, job, built)
   end
   local n, name = #node.branches, node.name -- preds may hold a nil (the default)
   return function(k, v)
+    current_op = name; op_in[name] = op_in[name] + 1
     for i = 1, n do
       local p = preds[i]
-      current_op = name
       if p == nil or p(k, v) then return outs[i](k, v) end
     end
   end
@@ -627,7 +634,7 @@ builders["SINK"] = function(node)
   if type(topic) == "function" then
     local choose = topic
     return function(k, v)
-      current_op = name
+      current_op = name; op_in[name] = op_in[name] + 1
       local t = choose(k, v)
       if type(t) ~= "string" or not t:match(NAME_PATTERN) then
         error(fmt("%s: the topic function returned %s, not a topic name", name,
@@ -636,7 +643,7 @@ builders["SINK"] = function(node)
       emit(t, kenc(k), venc(v))
     end
   end
-  return function(k, v) current_op = name; emit(topic, kenc(k), venc(v)) end
+  return function(k, v) current_op = name; op_in[name] = op_in[name] + 1; emit(topic, kenc(k), venc(v)) end
 end
 
 builders["REPARTITION-SINK"] = function(node)
@@ -645,14 +652,14 @@ builders["REPARTITION-SINK"] = function(node)
     -- A table's change: {"n": new, "o": old}, JSON, so that the grouped
     -- table downstream can subtract the old value and add the new one.
     return function(k, v, o)
-      current_op = name
+      current_op = name; op_in[name] = op_in[name] + 1
       if k == nil then return end
       emit(topic, key_bytes(k), json.encode({ n = v == nil and runnel.null or v,
                                               o = o == nil and runnel.null or o }))
     end
   end
   return function(k, v)
-    current_op = name
+    current_op = name; op_in[name] = op_in[name] + 1
     if k == nil then return end -- as Kafka Streams: a null key cannot be grouped
     emit(topic, key_bytes(k), encode_store(v))
   end
@@ -666,7 +673,7 @@ builders["COUNT"] = function(node, nxt)
   local idx, name, key_bytes = node.store.index, node.name, node.kenc
   return function(k, v)
     if k == nil or v == nil then return end -- ignored, as in Kafka Streams
-    current_op = name
+    current_op = name; op_in[name] = op_in[name] + 1
     local kb = key_bytes(k)
     local ob, old = store_get(idx, kb), nil
     if ob ~= nil then
@@ -682,7 +689,7 @@ builders["REDUCE"] = function(node, nxt)
   local fn, idx, name, key_bytes = node.fn, node.store.index, node.name, node.kenc
   return function(k, v)
     if k == nil or v == nil then return end
-    current_op = name
+    current_op = name; op_in[name] = op_in[name] + 1
     local kb = key_bytes(k)
     local old = decode_store(store_get(idx, kb))
     local new = v
@@ -695,7 +702,7 @@ builders["AGGREGATE"] = function(node, nxt)
   local init, fn, idx, name, key_bytes = node.init, node.fn, node.store.index, node.name, node.kenc
   return function(k, v)
     if k == nil or v == nil then return end
-    current_op = name
+    current_op = name; op_in[name] = op_in[name] + 1
     local kb = key_bytes(k)
     local old = decode_store(store_get(idx, kb))
     local agg = old
@@ -711,7 +718,7 @@ builders["TABLE-SOURCE"] = function(node, nxt)
   local idx, name, key_bytes = node.store.index, node.name, node.kenc
   return function(k, v)
     if k == nil then return end
-    current_op = name
+    current_op = name; op_in[name] = op_in[name] + 1
     local kb = key_bytes(k)
     local old = decode_store(store_get(idx, kb))
     store_put(idx, kb, encode_store(v)) -- nil deletes: a tombstone
@@ -722,7 +729,7 @@ end
 builders["TABLE-FILTER"] = function(node, nxt)
   local fn, name = node.fn, node.name
   return function(k, v, o)
-    current_op = name
+    current_op = name; op_in[name] = op_in[name] + 1
     local nv = (v ~= nil and fn(k, v)) and v or nil
     local ov = (o ~= nil and fn(k, o)) and o or nil
     if nv == nil and ov == nil then return end
@@ -732,7 +739,7 @@ end
 builders["TABLE-FILTER-NOT"] = function(node, nxt)
   local fn, name = node.fn, node.name
   return function(k, v, o)
-    current_op = name
+    current_op = name; op_in[name] = op_in[name] + 1
     local nv = (v ~= nil and not fn(k, v)) and v or nil
     local ov = (o ~= nil and not fn(k, o)) and o or nil
     if nv == nil and ov == nil then return end
@@ -742,7 +749,7 @@ end
 builders["TABLE-MAP-VALUES"] = function(node, nxt)
   local fn, name = node.fn, node.name
   return function(k, v, o)
-    current_op = name
+    current_op = name; op_in[name] = op_in[name] + 1
     local nv = v ~= nil and fn(v, k) or nil
     local ov = o ~= nil and fn(o, k) or nil
     return nxt(k, nv, ov)
@@ -754,7 +761,7 @@ end
 builders["TABLE-GROUP-BY"] = function(node, nxt)
   local fn, name, key_bytes = node.fn, node.name, node.kenc
   return function(k, v, o)
-    current_op = name
+    current_op = name; op_in[name] = op_in[name] + 1
     local nk, nv, ok, ov
     if v ~= nil then nk, nv = fn(k, v) end
     if o ~= nil then ok, ov = fn(k, o) end
@@ -772,7 +779,7 @@ builders["TABLE-AGGREGATE"] = function(node, nxt)
   local null = runnel.null
   return function(k, change)
     if k == nil or type(change) ~= "table" then return end
-    current_op = name
+    current_op = name; op_in[name] = op_in[name] + 1
     local kb = key_bytes(k)
     local old = decode_store(store_get(idx, kb))
     local agg = old
@@ -788,6 +795,7 @@ end
 compile_node = function(job, node, built)
   local f = built[node]
   if f then return f end
+  op_in[node.name] = 0
   local b = builders[node.kind]
   if node.kind == "SOURCE" or node.kind == "REPARTITION-SOURCE" or node.kind == "BRANCH" then
     f = children_fn(job, node, built)
@@ -873,7 +881,7 @@ function runnel._compile(job)
         local entry
         if ts then
           entry = function(kb, vb)
-            current_op = name
+            current_op = name; op_in[name] = op_in[name] + 1
             local k, v = kdec(kb), vdec(vb)
             local t = ts(k, v, runnel.record.timestamp())
             if type(t) ~= "number" then
@@ -884,7 +892,7 @@ function runnel._compile(job)
           end
         else
           entry = function(kb, vb)
-            current_op = name
+            current_op = name; op_in[name] = op_in[name] + 1
             return first(kdec(kb), vdec(vb))
           end
         end

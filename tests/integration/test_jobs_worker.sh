@@ -64,6 +64,7 @@ assert_contains "status task ids" "$BODY" '"id":"1_1"'
 http GET /metrics
 assert_contains "job metrics: records in" "$BODY" 'runnel_job_records_in_total{job="wordcount",task="0_0"}'
 assert_contains "job metrics: cache misses" "$BODY" 'runnel_job_cache_misses_total{job="wordcount",task="1_0"}'
+assert_contains "job metrics: per operator" "$BODY" 'runnel_job_operator_records_total{job="wordcount",operator="FLAT-MAP-VALUES-2",thread="0"} 3'
 http GET /jobs/nope
 assert_eq "describe unknown job" 404 "$CODE"
 
