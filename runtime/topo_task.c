@@ -24,6 +24,10 @@
  *     (its state and its input positions agree); nothing is replayed. The
  *     changelog may hold entries of a commit that never reached step 3;
  *     replaying them and then reprocessing would count twice;
+ *   - the file is intact but stale (the task's last checkpoint is ahead of
+ *     it: an old copy came back): each store replays its changelog from
+ *     the end the file reflects up to the checkpoint's, and the task
+ *     resumes from the checkpoint's positions;
  *   - the file is new, or was corrupt and moved aside: the task's last
  *     checkpoint says which changelog prefix matches which input
  *     positions; each store replays its changelog up to that end, and the
@@ -550,7 +554,9 @@ static int64_t topo_checkpoint_get(yajl_val cp, const char *field, const char *t
   return -1;
 }
 
-/* Rebuilds a new or reset state file from the task's last checkpoint. */
+/* Brings a new, reset or stale state file up to the task's last
+ * checkpoint; a file at (or, after a crash between steps 3 and 4, ahead
+ * of) the checkpoint is left alone. */
 static int topo_task_restore(topo_task_t *t, char *err, size_t errlen) {
   char key[32], topic[300];
   snprintf(key, sizeof key, "%d_%d", t->sub->id, t->partition);
@@ -569,21 +575,29 @@ static int topo_task_restore(topo_task_t *t, char *err, size_t errlen) {
     snprintf(err, errlen, "%s: checkpoint %s is not JSON: %s", topic, key, ebuf);
     return -EINVAL;
   }
+  int behind = 0;
+  for (int i = 0; i < t->sub->nsources; i++)
+    behind |= topo_checkpoint_get(cp, "inputs", t->sub->sources[i].topic) > t->positions[i];
+  if (!behind) {
+    yajl_tree_free(cp);
+    return 0;
+  }
   for (int i = 0; i < t->sub->nstores && rc == 0; i++) {
     int idx = t->sub->stores[i];
     const topo_store_t *sd = &t->job->stores[idx - 1];
     int64_t upto = topo_checkpoint_get(cp, "changelogs", sd->changelog);
-    if (upto <= 0) continue;
+    int64_t from = t->clog_end[idx] > 0 ? t->clog_end[idx] : 0;
+    if (upto <= from) continue;
     topo_restore_ctx_t rctx = {t->stores[idx], 0};
     int64_t got = 0;
-    rc = t->io->read(t->io->opaque, sd->changelog, t->partition, 0, upto, topo_restore_one, &rctx,
-                     &got, err, errlen);
+    rc = t->io->read(t->io->opaque, sd->changelog, t->partition, from, upto, topo_restore_one,
+                     &rctx, &got, err, errlen);
     if (rc == 0 && rctx.failed) rc = -EIO;
     if (rc == 0) rc = store_restore_done(t->stores[idx], sd->changelog, t->partition, upto, err,
                                          errlen);
     if (rc == 0) {
       t->clog_end[idx] = upto;
-      t->stats.restored += (uint64_t)got;
+      t->stats.restored += (uint64_t)(got - from); /* got: the offset reached */
     }
   }
   for (int i = 0; i < t->sub->nsources && rc == 0; i++) {
@@ -633,13 +647,12 @@ int topo_task_open(topo_vm_t *vm, int sub, int32_t partition, const char *db_pat
       return rc;
     }
   }
-  bool committed_before = false;
+  /* A reset file has no positions: it restores like a new one. */
+  (void)reset;
   for (int i = 0; i < t->sub->nsources; i++) {
     int64_t off = 0;
-    if (store_db_offset(t->db, t->sub->sources[i].topic, partition, &off) == 1) {
+    if (store_db_offset(t->db, t->sub->sources[i].topic, partition, &off) == 1)
       t->positions[i] = off;
-      committed_before = true;
-    }
   }
   if (io->read) {
     t->cc.task = t;
@@ -651,12 +664,12 @@ int topo_task_open(topo_vm_t *vm, int sub, int32_t partition, const char *db_pat
       int64_t endoff;
       if (store_db_offset(t->db, cl, partition, &endoff) == 1) t->clog_end[idx] = endoff;
     }
-    if (reset || !committed_before) {
-      rc = topo_task_restore(t, err, errlen);
-      if (rc != 0) {
-        topo_task_close(t);
-        return rc;
-      }
+    /* The last checkpoint decides whether the file is behind (new,
+     * reset or stale); see the top of this file. */
+    rc = topo_task_restore(t, err, errlen);
+    if (rc != 0) {
+      topo_task_close(t);
+      return rc;
     }
   }
   *out = t;

@@ -490,6 +490,37 @@ static void test_lost_file_restores_from_checkpoint(void **state) {
   topo_task_close(t);
 }
 
+/* A stale file (an old copy came back) catches up to the last checkpoint:
+ * its changelogs replay from the end the file reflects. */
+static void test_stale_file_catches_up(void **state) {
+  fx_t *fx = *state;
+  produce_keys(fx, 0, "abcabcab");
+  topo_task_t *t = fx_open(fx, 0, 1 << 20);
+  fx_feed(fx, t, 0, 0, 3);
+  fx_commit(t); /* a=1 b=1 c=1, position 3 */
+  topo_task_close(t);
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "cp %s %s.old", fx->db, fx->db);
+  assert_int_equal(system(cmd), 0);
+  t = fx_open(fx, 0, 1 << 20);
+  assert_int_equal(topo_task_stats(t)->restored, 0); /* intact and current */
+  fx_feed(fx, t, 0, 3, 6);
+  fx_commit(t); /* a=2 b=2 c=2, position 6 */
+  topo_task_close(t);
+  fx_remove_db(fx);
+  snprintf(cmd, sizeof cmd, "mv %s.old %s", fx->db, fx->db);
+  assert_int_equal(system(cmd), 0);
+
+  t = fx_open(fx, 0, 1 << 20);
+  assert_int_equal(topo_task_position(t, "events"), 6);
+  assert_int_equal(topo_task_stats(t)->restored, 3); /* only what the file missed */
+  fx_expect(fx, "a=2 b=2 c=2");
+  fx_feed(fx, t, 0, 6, 8);
+  fx_commit(t);
+  fx_expect(fx, "a=3 b=3 c=2");
+  topo_task_close(t);
+}
+
 /* Two tasks (partitions 0 and 1) share the checkpoint topic and each
  * restores from its own checkpoint and changelog partition. */
 static void test_restore_uses_the_task_own_checkpoint(void **state) {
@@ -738,6 +769,7 @@ int main(void) {
       FX_TEST(test_commit_writes_outputs_changelog_checkpoint),
       FX_TEST(test_reopen_resumes_without_replay),
       FX_TEST(test_lost_file_restores_from_checkpoint),
+      FX_TEST(test_stale_file_catches_up),
       FX_TEST(test_restore_uses_the_task_own_checkpoint),
       FX_TEST(test_lost_file_without_checkpoint_starts_over),
       FX_TEST(test_changelog_after_checkpoint_is_not_replayed),
