@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include "scratch_util.h"
 #include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,28 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A unique scratch directory under $RUNNEL_TEST_TMP (or /tmp). */
-static inline char *tu_mkdtemp(void) {
-  const char *base = getenv("RUNNEL_TEST_TMP");
-  if (!base || !*base)
-    base = "/tmp";
-  mkdir(base, 0755);
-  char *path = malloc(strlen(base) + 32);
-  assert_non_null(path);
-  sprintf(path, "%s/runnel-log-XXXXXX", base);
-  assert_non_null(mkdtemp(path));
-  return path;
-}
-
-static inline int tu_rm_cb(const char *path, const struct stat *st, int flag, struct FTW *f) {
-  (void)st; (void)flag; (void)f;
-  return remove(path);
-}
-
-static inline void tu_rmrf(char *path) {
-  nftw(path, tu_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-  free(path);
-}
+static inline char *tu_mkdtemp(void) { return scratch_mkdtemp("runnel-log"); }
+static inline void tu_rmrf(char *path) { scratch_rmrf(path); }
 
 /* Events collected from on_event, for assertions on what recovery said. */
 typedef struct {

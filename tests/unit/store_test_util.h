@@ -9,34 +9,15 @@
 
 #include "store.h"
 
+#include "scratch_util.h"
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-/* A unique scratch directory under $RUNNEL_TEST_TMP (or /tmp). */
-static inline char *stu_mkdtemp(void) {
-  const char *base = getenv("RUNNEL_TEST_TMP");
-  if (!base || !*base)
-    base = "/tmp";
-  mkdir(base, 0755);
-  char *path = malloc(strlen(base) + 32);
-  assert_non_null(path);
-  sprintf(path, "%s/runnel-store-XXXXXX", base);
-  assert_non_null(mkdtemp(path));
-  return path;
-}
-
-static inline int stu_rm_cb(const char *path, const struct stat *st, int flag, struct FTW *f) {
-  (void)st; (void)flag; (void)f;
-  return remove(path);
-}
-
-static inline void stu_rmrf(char *path) {
-  nftw(path, stu_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-  free(path);
-}
+static inline char *stu_mkdtemp(void) { return scratch_mkdtemp("runnel-store"); }
+static inline void stu_rmrf(char *path) { scratch_rmrf(path); }
 
 /* dir + "/task.db" into buf. */
 static inline const char *stu_dbpath(const char *dir, char *buf, size_t len) {
