@@ -18,7 +18,7 @@
  *      next instruction outside the pcall raises again, up to ours.
  *
  * Sandbox (unless the options allow them): removed functions are replaced
- * by stubs that raise "<name> is not allowed in the sandbox" (clearer for
+ * by refusing functions that raise "<name> is not allowed in the sandbox" (clearer for
  * job authors than "attempt to call a nil value"); io and debug become
  * empty tables whose every field access raises the same error.
  *   - os.execute/exit/remove/rename/tmpname/getenv/setlocale (setlocale
@@ -32,6 +32,7 @@
  *   - print goes to opts.print
  */
 #include "luavm.h"
+#include "luavm_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -58,10 +59,7 @@ struct luavm_s {
   bool memory_refused;   /* the allocator refused during the current call */
 };
 
-static void luavm__seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void luavm__seterr(char *err, size_t errlen, const char *fmt, ...) {
+void luavm__seterr(char *err, size_t errlen, const char *fmt, ...) {
   if (err == NULL || errlen == 0)
     return;
   va_list ap;
@@ -256,7 +254,7 @@ static int luavm__forbidden(lua_State *L) {
   return luaL_error(L, "%s is not allowed in the sandbox", lua_tostring(L, lua_upvalueindex(1)));
 }
 
-/* Replaces t[field] (t at idx) with a stub named "prefix.field". */
+/* Replaces t[field] (t at idx) with a refusing function named "prefix.field". */
 static void luavm__forbid(lua_State *L, int idx, const char *prefix, const char *field) {
   idx = lua_absindex(L, idx);
   if (prefix != NULL)

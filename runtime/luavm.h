@@ -13,8 +13,8 @@
  *   os.getenv, io, loadfile, dofile, load of binary chunks, debug,
  *   package.loadlib, package.cpath/path searchers and require of files are
  *   removed unless the options allow them. "Removed" means replaced by a
- *   stub that raises "<name> is not allowed in the sandbox" (io and debug
- *   become empty tables whose every field raises so; require finds only
+ *   refusing function that raises "<name> is not allowed in the sandbox"
+ *   (io and debug become empty tables whose every field raises so; require finds only
  *   package.preload modules and says why it searched no files), so a job
  *   author gets a clear message rather than "attempt to call a nil value".
  *   Also removed: os.setlocale (process-wide), package.searchpath, and

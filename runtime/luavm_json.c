@@ -27,6 +27,7 @@
  * freed by the next decode or by the userdata's __gc, never leaked.
  */
 #include "luavm.h"
+#include "luavm_int.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -69,18 +70,6 @@ typedef struct {
   json_key_t *keys;
   size_t keys_cap;
 } json_state_t;
-
-static void json_seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void json_seterr(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 static int json_state_gc(lua_State *L) {
   json_state_t *js = lua_touserdata(L, 1);
@@ -270,7 +259,7 @@ int luavm_json_decode(lua_State *L, const char *json, size_t len, char *err, siz
   d.cancel = NULL;
   yajl_handle h = yajl_alloc(&json_dec_callbacks, NULL, &d);
   if (h == NULL) {
-    json_seterr(err, errlen, "not enough memory for the JSON parser");
+    luavm__seterr(err, errlen, "not enough memory for the JSON parser");
     return -1;
   }
   js->inflight = h;
@@ -283,13 +272,13 @@ int luavm_json_decode(lua_State *L, const char *json, size_t len, char *err, siz
     st = yajl_complete_parse(h);
   if (st != yajl_status_ok) {
     if (d.cancel != NULL) {
-      json_seterr(err, errlen, "invalid JSON at byte %zu: %s", offset, d.cancel);
+      luavm__seterr(err, errlen, "invalid JSON at byte %zu: %s", offset, d.cancel);
     } else {
       unsigned char *msg = yajl_get_error(h, 0, text, len);
       size_t n = msg != NULL ? strlen((char *)msg) : 0;
       while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         n--;
-      json_seterr(err, errlen, "invalid JSON at byte %zu: %.*s", offset, (int)n,
+      luavm__seterr(err, errlen, "invalid JSON at byte %zu: %.*s", offset, (int)n,
                   msg != NULL ? (char *)msg : "parse error");
       if (msg != NULL)
         yajl_free_error(h, msg);
@@ -679,7 +668,7 @@ static int json_encode(lua_State *L, int idx, const unsigned char **out, size_t 
   e.errlen = errlen;
   e.g = json_gen(e.js, 0);
   if (e.g == NULL) {
-    json_seterr(err, errlen, "not enough memory for the JSON generator");
+    luavm__seterr(err, errlen, "not enough memory for the JSON generator");
     return -1;
   }
   lua_rawgetp(L, LUA_REGISTRYINDEX, &json_array_key);
@@ -708,7 +697,7 @@ int luavm_json_encode(lua_State *L, int idx, char **buf, size_t *cap, size_t *le
     size_t ncap = outlen + 1 > 64 ? outlen + 1 : 64;
     char *p = realloc(*buf, ncap);
     if (p == NULL) {
-      json_seterr(err, errlen, "not enough memory for %zu bytes of JSON", outlen);
+      luavm__seterr(err, errlen, "not enough memory for %zu bytes of JSON", outlen);
       return -1;
     }
     *buf = p;

@@ -146,26 +146,26 @@ void worker_jobs_create(void *opaque, const http_request_t *req, const http_para
   worker_jobs_reply(res, desc, 201, "out of memory");
 }
 
-void worker_jobs_describe(void *opaque, const http_request_t *req, const http_params_t *params,
-                          http_response_t *res) {
-  (void)req;
-  worker_t *w = opaque;
+/* A per-job view (description or status) of params->values[0]. */
+static void worker_jobs_view(worker_t *w, const http_params_t *params, http_response_t *res,
+                             char *(*view)(runner_t *, const char *, int *)) {
   int status;
-  char *json = runner_describe_json(w->runner, params->values[0], &status);
+  char *json = view(w->runner, params->values[0], &status);
   char what[400];
   snprintf(what, sizeof what, "no job named %s", params->values[0]);
   worker_jobs_reply(res, json, status, what);
 }
 
+void worker_jobs_describe(void *opaque, const http_request_t *req, const http_params_t *params,
+                          http_response_t *res) {
+  (void)req;
+  worker_jobs_view(opaque, params, res, runner_describe_json);
+}
+
 void worker_jobs_status(void *opaque, const http_request_t *req, const http_params_t *params,
                         http_response_t *res) {
   (void)req;
-  worker_t *w = opaque;
-  int status;
-  char *json = runner_status_json(w->runner, params->values[0], &status);
-  char what[400];
-  snprintf(what, sizeof what, "no job named %s", params->values[0]);
-  worker_jobs_reply(res, json, status, what);
+  worker_jobs_view(opaque, params, res, runner_status_json);
 }
 
 void worker_jobs_delete(void *opaque, const http_request_t *req, const http_params_t *params,
