@@ -14,7 +14,8 @@ ROOT=$(pwd)
 # add their peers (see bench_packages).
 build_packages=(gcc make cmake pkg-config git ca-certificates curl procps
                 liblua5.4-dev libuv1-dev libsqlite3-dev libyajl-dev
-                libcmocka-dev libhttp-parser-dev sqlite3)
+                libcmocka-dev libhttp-parser-dev libpq-dev sqlite3
+                postgresql postgresql-client)
 bench_packages=(redis-server)
 
 # Installs the named packages that are not installed yet, idempotently, with
