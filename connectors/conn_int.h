@@ -1,0 +1,63 @@
+/*
+ * conn_int.h: internals shared by the built-in connectors, transforms and
+ * the framework: the plugin symbols the registry lists, and JSON helpers on
+ * yajl's tree (parse with file:line:col errors, write a value back as text,
+ * a config map from a parsed object).
+ *
+ * Not a public interface: plugins outside connectors/ use connector.h.
+ */
+#ifndef RUNNEL_CONN_INT_H
+#define RUNNEL_CONN_INT_H
+
+#include "connector.h"
+
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+/* ---- the built-in connector plugins (listed in conn_registry.c) --------- */
+
+extern const conn_plugin_t conn_file_source_plugin, conn_file_sink_plugin,
+    conn_sqlite_source_plugin, conn_sqlite_sink_plugin, conn_postgres_source_plugin,
+    conn_postgres_sink_plugin;
+
+/* ---- JSON (conn_json.c) --------------------------------------------------- */
+
+/* Parses len bytes of JSON text (need not be NUL-terminated) into a yajl
+ * tree, which the caller frees with yajl_tree_free. On a syntax error
+ * returns NULL with err set to "<where>:<line>:<col>: <yajl's message>"
+ * (line and column 1-based, of the byte where yajl stopped); a NUL byte in
+ * the text is an error too. where may be NULL (no prefix). */
+yajl_val conn_json_parse(const char *where, const char *text, size_t len, char *err,
+                         size_t errlen);
+
+/* Writes v into g (numbers verbatim as their source text). Returns 0, or
+ * -1 when g refuses (too deep). */
+int conn_json_gen(yajl_gen g, yajl_val v);
+
+/* v as a malloc'd, NUL-terminated JSON text (*len its length when len is
+ * not NULL), or NULL on ENOMEM. A string value is returned as a JSON
+ * string (quoted); use conn_json_scalar for the bare text. */
+char *conn_json_text(yajl_val v, size_t *len);
+
+/* The bare text of a scalar: a string's characters, a number's source
+ * text, "true"/"false", or NULL for null, objects and arrays. Borrowed
+ * from v. */
+const char *conn_json_scalar(yajl_val v);
+
+/* The member key of object obj, or NULL (also when obj is not an object).
+ * A dotted key is looked up as given, not as a path. */
+yajl_val conn_json_member(yajl_val obj, const char *key);
+
+/* ---- config maps from a parsed JSON object (conn_config.c) -------------- */
+
+/* Adds obj's members to c as conn_config_from_json does (strings kept,
+ * numbers and booleans in their JSON text form, null members skipped).
+ * Errors name where and the key: "<where>: \"k\": expected a string, number
+ * or boolean, got an object". Returns 0 or -1. */
+int conn_config_from_tree(conn_config_t *c, const char *where, yajl_val obj, char *err,
+                          size_t errlen);
+
+/* The def named key in defs, or NULL. */
+const conn_def_t *conn_def_find(const conn_def_t *defs, const char *key);
+
+#endif
