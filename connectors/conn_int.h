@@ -30,6 +30,11 @@ extern const conn_plugin_t conn_file_source_plugin, conn_file_sink_plugin,
 yajl_val conn_json_parse(const char *where, const char *text, size_t len, char *err,
                          size_t errlen);
 
+/* The same for one line of a file (JSON Lines): errors read
+ * "<file>:<line>:<col>: ...", line being the file's line number. */
+yajl_val conn_json_parse_line(const char *file, int64_t line, const char *text, size_t len,
+                              char *err, size_t errlen);
+
 /* Writes v into g (numbers verbatim as their source text). Returns 0, or
  * -1 when g refuses (too deep). */
 int conn_json_gen(yajl_gen g, yajl_val v);

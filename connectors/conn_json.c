@@ -16,8 +16,8 @@
 /* yajl_tree_parse reports no position, so a failed parse is run again
  * through the streaming parser, which says how many bytes it consumed
  * before the error; the line and column are counted up to there. */
-static void conn_json_syntax_error(const char *where, const char *text, size_t len, char *err,
-                                   size_t errlen) {
+static void conn_json_syntax_error(const char *where, size_t first_line, const char *text,
+                                   size_t len, char *err, size_t errlen) {
   yajl_handle h = yajl_alloc(NULL, NULL, NULL);
   size_t at = len;
   unsigned char *msg = NULL;
@@ -28,7 +28,7 @@ static void conn_json_syntax_error(const char *where, const char *text, size_t l
     at = yajl_get_bytes_consumed(h);
   if (h && st != yajl_status_ok)
     msg = yajl_get_error(h, 0, NULL, 0);
-  size_t line = 1, col = 1;
+  size_t line = first_line, col = 1;
   for (size_t i = 0; i < at && i < len; i++) {
     if (text[i] == '\n') {
       line++;
@@ -53,8 +53,8 @@ static void conn_json_syntax_error(const char *where, const char *text, size_t l
     yajl_free(h);
 }
 
-yajl_val conn_json_parse(const char *where, const char *text, size_t len, char *err,
-                         size_t errlen) {
+static yajl_val conn_json_parse_from(const char *where, size_t first_line, const char *text,
+                                     size_t len, char *err, size_t errlen) {
   if (memchr(text, '\0', len)) {
     snprintf(err, errlen, "%s%scontains a NUL byte", where ? where : "", where ? ": " : "");
     return NULL;
@@ -69,9 +69,19 @@ yajl_val conn_json_parse(const char *where, const char *text, size_t len, char *
   char ebuf[128];
   yajl_val v = yajl_tree_parse(copy, ebuf, sizeof ebuf);
   if (!v)
-    conn_json_syntax_error(where, copy, len, err, errlen);
+    conn_json_syntax_error(where, first_line, copy, len, err, errlen);
   free(copy);
   return v;
+}
+
+yajl_val conn_json_parse(const char *where, const char *text, size_t len, char *err,
+                         size_t errlen) {
+  return conn_json_parse_from(where, 1, text, len, err, errlen);
+}
+
+yajl_val conn_json_parse_line(const char *file, int64_t line, const char *text, size_t len,
+                              char *err, size_t errlen) {
+  return conn_json_parse_from(file, (size_t)line, text, len, err, errlen);
 }
 
 int conn_json_gen(yajl_gen g, yajl_val v) {

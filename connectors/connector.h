@@ -226,6 +226,16 @@ void conn_ctx_seek(conn_ctx_t *ctx, const char *topic, int32_t partition, int64_
  * fail. */
 int conn_ctx_report(conn_ctx_t *ctx, const conn_record_t *rec, const char *reason);
 
+/* Source tasks have no conn_ctx_report: a record a source could read but
+ * not make sense of (a malformed JSON line) is still returned by poll,
+ * never dropped, with a header of this name whose value says what is wrong
+ * ("/var/log/a.json:12:5: invalid JSON: ..."). The framework handles such a
+ * record like one its converter rejects (stage TASK_POLL): with
+ * errors.tolerance=none the task fails naming the reason; with all it is
+ * logged (errors.log.enable) and skipped, its source offset still
+ * committed so that it is not read again. */
+#define CONN_HEADER_ERROR "__runnel.connect.error"
+
 /* ---- connector plugins --------------------------------------------------- */
 
 typedef enum { CONN_SOURCE, CONN_SINK } conn_kind_t;

@@ -279,6 +279,10 @@ static void test_json_helpers(void **state) {
   const char *bad = "{\"a\": 1,\n\"b\": tru}";
   assert_null(conn_json_parse("x.json", bad, strlen(bad), err, sizeof err));
   assert_memory_equal(err, "x.json:2:", 9);
+  /* One line of a JSON Lines file: the file's line number, the column. */
+  const char *line = "{\"a\": nope}";
+  assert_null(conn_json_parse_line("/d/clicks.json", 41, line, strlen(line), err, sizeof err));
+  assert_memory_equal(err, "/d/clicks.json:41:8: ", 21);
 }
 
 int main(void) {
