@@ -200,18 +200,10 @@ static int runner_persist(runner_t *r, const char *name, const topo_job_t *job, 
   return rc;
 }
 
-/* Partitions of the job's sub-topology `sub`: the largest partition count
- * among its sources; repartition topics get the job's largest user source
- * count (as Kafka Streams sizes them). */
-static int runner_sub_partitions(runner_t *r, const topo_job_t *job, int sub, int user_max) {
-  int n = 0;
-  for (int i = 0; i < job->subs[sub].nsources; i++) {
-    int p = job->subs[sub].sources[i].internal
-                ? user_max
-                : log_topic_partitions(r->opts.log, job->subs[sub].sources[i].topic, NULL);
-    if (p > n) n = p;
-  }
-  return n;
+/* The log's partition count of a topic, or < 0 (topo_job_plan). */
+static int runner_topic_partitions(void *opaque, const char *topic) {
+  runner_t *r = opaque;
+  return log_topic_partitions(r->opts.log, topic, NULL);
 }
 
 int runner_add_job(runner_t *r, topo_job_t *job, bool persist, char *err, size_t errlen) {
@@ -222,79 +214,53 @@ int runner_add_job(runner_t *r, topo_job_t *job, bool persist, char *err, size_t
     snprintf(err, errlen, "a job named %s already runs", job->name);
     return -EEXIST;
   }
-  /* Source topics must exist (as Kafka Streams' MissingSourceTopicException). */
-  int user_max = 0;
-  for (int s = 0; s < job->nsubs; s++) {
-    for (int i = 0; i < job->subs[s].nsources; i++) {
-      const topo_source_t *src = &job->subs[s].sources[i];
-      if (src->internal) continue;
-      int n = log_topic_partitions(r->opts.log, src->topic, NULL);
-      if (n < 0) {
-        snprintf(err, errlen, "job %s: the source topic %s does not exist (create it with "
-                 "runnel topics create %s)", job->name, src->topic, src->topic);
-        return -ENOENT;
-      }
-      if (n > user_max) user_max = n;
-    }
-  }
-  /* Co-partitioning: the topics one sub-topology reads must have the same
-   * partition count, or records of a key would meet in different tasks. */
-  for (int s = 0; s < job->nsubs; s++) {
-    int first = -1;
-    const char *first_topic = NULL;
-    for (int i = 0; i < job->subs[s].nsources; i++) {
-      const topo_source_t *src = &job->subs[s].sources[i];
-      int n = src->internal ? user_max : log_topic_partitions(r->opts.log, src->topic, NULL);
-      if (first < 0) {
-        first = n;
-        first_topic = src->topic;
-      } else if (n != first) {
-        snprintf(err, errlen, "job %s: topics %s (%d partitions) and %s (%d partitions) are "
-                 "read together and must have the same number of partitions", job->name,
-                 first_topic, first, src->topic, n);
-        return -EINVAL;
-      }
-    }
-  }
+  /* Source topics exist and joined topics are co-partitioned. */
+  topo_plan_t plan;
+  int prc = topo_job_plan(job, runner_topic_partitions, r, &plan, err, errlen);
+  if (prc != 0) return prc;
   char checkpoints[300];
   snprintf(checkpoints, sizeof checkpoints, "%s-checkpoints", job->name);
   int crc = r->io.create_topic(r, checkpoints, 1, true, err, errlen);
-  if (crc != 0) return crc;
+  if (crc != 0) {
+    topo_job_plan_free(&plan);
+    return crc;
+  }
   for (int i = 0; i < job->ninternals; i++) {
     const topo_internal_t *in = &job->internals[i];
-    int n = in->changelog ? runner_sub_partitions(r, job, in->sub, user_max) : user_max;
+    int n = topo_job_internal_partitions(job, &plan, i);
     int rc = r->io.create_topic(r, in->name, n, in->changelog, err, errlen);
-    if (rc != 0) return rc;
+    if (rc != 0) {
+      topo_job_plan_free(&plan);
+      return rc;
+    }
     /* Nothing of a changelog is compacted until its task checkpoints it
      * (topo_task.c sets the limit after each checkpoint). */
     for (int p = 0; in->changelog && p < n; p++)
       r->io.compaction_limit(r, in->name, p, 0);
   }
-  if (persist) {
-    int rc = runner_persist(r, job->name, job, err, errlen);
-    if (rc != 0) return rc;
-  }
+  int rc = persist ? runner_persist(r, job->name, job, err, errlen) : 0;
   char dir[4400];
   snprintf(dir, sizeof dir, "%s/%s", r->state_dir, job->name);
-  int rc = runner_mkdir(dir);
-  if (rc != 0) {
+  if (rc == 0 && (rc = runner_mkdir(dir)) != 0)
     snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
+  runner_job_t *j = rc == 0 ? calloc(1, sizeof *j) : NULL;
+  if (rc == 0 && !j) rc = -ENOMEM;
+  if (rc != 0) {
+    topo_job_plan_free(&plan);
     return rc;
   }
-
-  runner_job_t *j = calloc(1, sizeof *j);
-  if (!j) return -ENOMEM;
   j->job = job;
-  for (int s = 0; s < job->nsubs; s++) j->ntasks += runner_sub_partitions(r, job, s, user_max);
+  for (int s = 0; s < job->nsubs; s++) j->ntasks += plan.sub_partitions[s];
   j->views = calloc((size_t)j->ntasks + 1, sizeof *j->views);
   if (!j->views) {
     free(j);
+    topo_job_plan_free(&plan);
     return -ENOMEM;
   }
   pthread_mutex_lock(&r->mu);
   int t = 0;
   for (int s = 0; s < job->nsubs; s++) {
-    int n = runner_sub_partitions(r, job, s, user_max);
+    int n = plan.sub_partitions[s];
     for (int p = 0; p < n; p++, t++) {
       runner_task_view_t *v = &j->views[t];
       v->sub = s;
@@ -316,6 +282,7 @@ int runner_add_job(runner_t *r, topo_job_t *job, bool persist, char *err, size_t
   j->next = r->jobs;
   r->jobs = j;
   pthread_mutex_unlock(&r->mu);
+  topo_job_plan_free(&plan);
   logger_info("job", "%s: started %d tasks in %d sub-topologies", job->name, j->ntasks,
               job->nsubs);
   return 0;
@@ -546,20 +513,28 @@ char *runner_status_json(runner_t *r, const char *name, int *status) {
 
 /* ---- interactive queries ---------------------------------------------- */
 
-/* Finds the store and how many tasks hold it. */
+/* Finds the store, the sub-topology whose tasks hold it and how many
+ * tasks hold a part of it. Every task that joins with a global table
+ * holds all of it: the first such task answers. */
 static const topo_store_t *runner_store(runner_t *r, const char *job, const char *store,
-                                        int *partitions, char *err, size_t errlen) {
+                                        int *sub, int *partitions, char *err, size_t errlen) {
   runner_job_t *j = runner_find(r, job);
   if (!j) {
     snprintf(err, errlen, "no job named %s", job);
     return NULL;
   }
   for (int i = 0; i < j->job->nstores; i++) {
-    if (strcmp(j->job->stores[i].name, store) != 0) continue;
+    const topo_store_t *st = &j->job->stores[i];
+    if (strcmp(st->name, store) != 0) continue;
+    *sub = st->sub;
     *partitions = 0;
+    for (int s = 0; st->global_topic && s < j->job->nsubs && *sub < 0; s++)
+      for (int g = 0; g < j->job->subs[s].nglobals; g++)
+        if (j->job->subs[s].globals[g] == st->index) *sub = s;
     for (int t = 0; t < j->ntasks; t++)
-      if (j->views[t].sub == j->job->stores[i].sub) (*partitions)++;
-    return &j->job->stores[i];
+      if (j->views[t].sub == *sub) (*partitions)++;
+    if (st->global_topic && *partitions > 1) *partitions = 1;
+    return st;
   }
   snprintf(err, errlen, "job %s has no store named %s", job, store);
   return NULL;
@@ -581,13 +556,13 @@ static void runner_gen_value(yajl_gen g, const char *v, size_t len) {
 char *runner_query_key_json(runner_t *r, const char *job, const char *store, const char *key,
                             int *status, char *err, size_t errlen) {
   pthread_mutex_lock(&r->mu);
-  int parts = 0;
-  const topo_store_t *st = runner_store(r, job, store, &parts, err, errlen);
+  int parts = 0, sub = 0;
+  const topo_store_t *st = runner_store(r, job, store, &sub, &parts, err, errlen);
   char path[4400];
   char store_name_copy[256];
   if (st) {
     int32_t p = parts > 0 ? log_partition_for_key(key, (int32_t)strlen(key), parts) : 0;
-    runner__task_path(r, job, st->sub, p, path, sizeof path);
+    runner__task_path(r, job, sub, p, path, sizeof path);
     snprintf(store_name_copy, sizeof store_name_copy, "%s", st->name);
   }
   pthread_mutex_unlock(&r->mu);
@@ -675,9 +650,8 @@ char *runner_query_range_json(runner_t *r, const char *job, const char *store, c
                               const char *to, size_t limit, int *status, char *err,
                               size_t errlen) {
   pthread_mutex_lock(&r->mu);
-  int parts = 0;
-  const topo_store_t *st = runner_store(r, job, store, &parts, err, errlen);
-  int sub = st ? st->sub : 0;
+  int parts = 0, sub = 0;
+  const topo_store_t *st = runner_store(r, job, store, &sub, &parts, err, errlen);
   char sname[256] = "";
   if (st) snprintf(sname, sizeof sname, "%s", st->name);
   pthread_mutex_unlock(&r->mu);

@@ -229,6 +229,16 @@ static int runner_slot_turn(runner_slot_t *s) {
   const topo_sub_t *sub = &s->job->job->subs[s->job->views[s->view].sub];
   int total = 0;
   char err[2048];
+  /* Global tables first: a join sees every row appended before the batch
+   * (Kafka Streams updates global stores on a thread of their own, with
+   * no order against the stream; see docs/windows-and-joins.md). */
+  if (sub->nglobals > 0 && topo_task_global_poll(s->task, err, sizeof err) != 0) {
+    s->state = RUNNER_TASK_FAILED;
+    logger_error("job", "%s task %d_%d stopped: %s", s->job->job->name, sub->id,
+                 s->job->views[s->view].partition, err);
+    snprintf(s->error, sizeof s->error, "%.1000s", err);
+    return 0;
+  }
   for (int i = 0; i < s->nreaders; i++) {
     if (!s->readers[i]) continue;
     log_record_t rec;

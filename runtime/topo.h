@@ -78,13 +78,16 @@ typedef struct {
   int nsources;
   int *stores;              /* store indexes (1-based, as Lua numbers them) */
   int nstores;
+  int *globals;             /* indexes of the global tables its joins read */
+  int nglobals;
 } topo_sub_t;
 
 typedef struct {
   char *name;
   int index;                /* 1-based */
-  char *changelog;          /* "<job>-<store>-changelog" */
-  int sub;
+  char *changelog;          /* "<job>-<store>-changelog"; NULL for a global table */
+  int sub;                  /* -1 for a global table */
+  char *global_topic;       /* a global table's topic (its only source of truth), or NULL */
 } topo_store_t;
 
 typedef struct {
@@ -121,8 +124,35 @@ int topo_job_load_file(const char *path, const luavm_options_t *vm_options, topo
                        char *err, size_t errlen);
 void topo_job_free(topo_job_t *job);
 
+/* Partition counts of a job's topics, decided when it is submitted. */
+typedef struct {
+  int *sub_partitions;      /* per sub-topology: its tasks (malloc'd; topo_job_plan_free) */
+  int user_max;             /* the largest partition count of a user source */
+} topo_plan_t;
+
+/* Checks a job against the topics that exist: partitions(opaque, topic)
+ * gives a topic's partition count, or < 0 when it does not exist. Every
+ * source topic and global table topic must exist (as Kafka Streams'
+ * MissingSourceTopicException), and the user topics one sub-topology
+ * reads together (a join's or a merge's sides) must have the same
+ * partition count (co-partitioning), or records with one key would meet
+ * in different tasks; the error names both topics and both counts. A
+ * sub-topology has as many tasks as its user topics have partitions;
+ * one that reads only repartition topics gets the largest user source's
+ * count (as Kafka Streams sizes repartition topics). Global table topics
+ * take no part: every task reads all of their partitions. Returns 0 and
+ * fills plan, or a negative error with the message in err. */
+int topo_job_plan(const topo_job_t *job, int (*partitions)(void *opaque, const char *topic),
+                  void *opaque, topo_plan_t *plan, char *err, size_t errlen);
+void topo_job_plan_free(topo_plan_t *plan);
+/* Partitions of an internal topic of the job under plan: those of the
+ * sub-topology that reads (repartition) or owns (changelog) it. */
+int topo_job_internal_partitions(const topo_job_t *job, const topo_plan_t *plan, int internal);
+
 /* The sub-topology that reads topic, or -1. */
 int topo_job_sub_for_topic(const topo_job_t *job, const char *topic);
+/* The index of the global table that reads topic, or 0. */
+int topo_job_global_for_topic(const topo_job_t *job, const char *topic);
 /* Whether topic is one of the job's internal topics. */
 bool topo_job_is_internal(const topo_job_t *job, const char *topic);
 
@@ -169,6 +199,18 @@ int64_t topo_task_position(topo_task_t *task, const char *topic);
  * "none", or an internal failure), with the reason in err. */
 int topo_task_process(topo_task_t *task, const char *topic, const log_record_t *rec, char *err,
                       size_t errlen);
+
+/* Global tables (job:global_table): every task that joins with one keeps
+ * all of it, in its own state file. topo_task_global_apply applies one
+ * record of partition `partition` of a global table's topic (0 applied, 1
+ * sent to the dead-letter topic, < 0 the task must stop); the position
+ * commits with the task's state. topo_task_global_poll reads every
+ * partition of the task's global tables through io from where the task
+ * is to the end (topo_task_open does it before the first record, the
+ * stream thread before each batch); without io->read it does nothing. */
+int topo_task_global_apply(topo_task_t *task, const char *topic, int32_t partition,
+                           const log_record_t *rec, char *err, size_t errlen);
+int topo_task_global_poll(topo_task_t *task, char *err, size_t errlen);
 
 /* Appends the buffered outputs through io. */
 int topo_task_flush(topo_task_t *task, char *err, size_t errlen);

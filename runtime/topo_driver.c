@@ -57,6 +57,7 @@ typedef struct {
   int max_parts;
   drv_rec_t *head, *tail;   /* records appended, waiting to be printed/processed */
   drv_rec_t *rhead, *rtail; /* without out: records kept for read() (Lua API) */
+  drv_rec_t *ghead, *gtail; /* global tables' records, for tasks opened later */
   FILE *out;
   int64_t wall_clock;
   topo_io_t io;
@@ -250,9 +251,50 @@ static topo_task_t *drv_task(drv_t *d, int sub, int32_t partition, char *err, si
     d->max_parts = nmax;
   }
   topo_task_t **slot = &d->tasks[sub * d->max_parts + partition];
-  if (!*slot && topo_task_open(d->vm, sub, partition, ":memory:", 0, &d->io, slot, err, errlen) != 0)
+  if (*slot) return *slot;
+  if (topo_task_open(d->vm, sub, partition, ":memory:", 0, &d->io, slot, err, errlen) != 0)
     return NULL;
+  /* A new task has every global table's rows so far (a worker's task
+   * reads them before its first record). */
+  const topo_sub_t *sd = &d->job->subs[sub];
+  for (drv_rec_t *g = d->ghead; g; g = g->next) {
+    int uses = 0;
+    for (int i = 0; i < sd->nglobals; i++)
+      uses |= strcmp(d->job->stores[sd->globals[i] - 1].global_topic, g->topic) == 0;
+    if (!uses) continue;
+    log_record_t rec = {.offset = g->offset, .timestamp = g->ts, .key = g->key,
+                        .key_len = g->klen, .value = g->val, .value_len = g->vlen,
+                        .headers = g->headers, .header_count = g->nheaders};
+    if (topo_task_global_apply(*slot, g->topic, g->partition, &rec, err, errlen) < 0) return NULL;
+  }
   return *slot;
+}
+
+/* A record of a global table's topic: applied by every open task that
+ * joins with the table (then committed), and kept for tasks opened
+ * later. Takes r. */
+static int drv_global(drv_t *d, drv_rec_t *r, char *err, size_t errlen) {
+  r->next = NULL;
+  if (d->gtail) d->gtail->next = r;
+  else d->ghead = r;
+  d->gtail = r;
+  log_record_t rec = {.offset = r->offset, .timestamp = r->ts, .key = r->key,
+                      .key_len = r->klen, .value = r->val, .value_len = r->vlen,
+                      .headers = r->headers, .header_count = r->nheaders};
+  for (int s = 0; s < d->job->nsubs; s++) {
+    const topo_sub_t *sd = &d->job->subs[s];
+    int uses = 0;
+    for (int i = 0; i < sd->nglobals; i++)
+      uses |= strcmp(d->job->stores[sd->globals[i] - 1].global_topic, r->topic) == 0;
+    for (int p = 0; uses && p < d->max_parts; p++) {
+      topo_task_t *task = d->tasks[s * d->max_parts + p];
+      if (!task) continue;
+      if (topo_task_global_apply(task, r->topic, r->partition, &rec, err, errlen) < 0 ||
+          topo_task_commit(task, err, errlen) != 0)
+        return -1;
+    }
+  }
+  return 0;
 }
 
 /* Processes one record of a topic the job reads, then commits. */
@@ -275,7 +317,18 @@ static int drv_drain(drv_t *d, char *err, size_t errlen) {
     if (!d->head) d->tail = NULL;
     int rc = 0, keep = !topo_job_is_internal(d->job, r->topic);
     if (keep && d->out) drv_print(d, r);
-    if (topo_job_sub_for_topic(d->job, r->topic) >= 0) {
+    if (topo_job_global_for_topic(d->job, r->topic) > 0) {
+      drv_rec_t *copy = calloc(1, sizeof *copy);
+      if (!copy) return -1;
+      *copy = *r;
+      copy->next = NULL;
+      copy->topic = strdup(r->topic);
+      copy->key = r->key ? drv_dup(r->key, r->klen) : NULL;
+      copy->val = r->val ? drv_dup(r->val, r->vlen) : NULL;
+      copy->headers = NULL;
+      copy->nheaders = 0;
+      rc = drv_global(d, copy, err, errlen);
+    } else if (topo_job_sub_for_topic(d->job, r->topic) >= 0) {
       log_record_t rec = {.offset = r->offset, .timestamp = r->ts, .key = r->key,
                           .key_len = r->klen, .value = r->val, .value_len = r->vlen,
                           .headers = r->headers, .header_count = r->nheaders};
@@ -304,8 +357,68 @@ static int drv_feed(drv_t *d, const char *topic, int32_t partition, log_record_t
     return -1;
   }
   rec->offset = t->next_offset[partition]++;
+  if (topo_job_global_for_topic(d->job, topic) > 0) {
+    drv_rec_t *r = calloc(1, sizeof *r);
+    if (!r) return -1;
+    r->topic = strdup(topic);
+    r->partition = partition;
+    r->offset = rec->offset;
+    r->ts = rec->timestamp;
+    r->klen = rec->key ? rec->key_len : -1;
+    r->key = rec->key ? drv_dup(rec->key, rec->key_len) : NULL;
+    r->vlen = rec->value ? rec->value_len : -1;
+    r->val = rec->value ? drv_dup(rec->value, rec->value_len) : NULL;
+    if (drv_global(d, r, err, errlen) != 0) return -1;
+    return drv_drain(d, err, errlen);
+  }
   if (drv_process(d, topic, partition, rec, err, errlen) != 0) return -1;
   return drv_drain(d, err, errlen);
+}
+
+/* topo_job_plan's view of the driver's topics: every topic has one
+ * partition until an input line says otherwise. */
+static int drv_plan_partitions(void *opaque, const char *topic) {
+  drv_topic_t *t = drv_topic(opaque, topic, 0);
+  return t ? t->partitions : 1;
+}
+
+/* {"create_topics": {"orders": 3, ...}}: partition counts, then the same
+ * checks as a worker makes when the job is submitted (co-partitioning). */
+static int drv_create_topics(drv_t *d, yajl_val spec, long lineno, char *err, size_t errlen) {
+  if (!YAJL_IS_OBJECT(spec)) {
+    snprintf(err, errlen, "input line %ld: create_topics: expected {\"topic\": partitions, ...}",
+             lineno);
+    return -1;
+  }
+  for (size_t i = 0; i < spec->u.object.len; i++) {
+    yajl_val n = spec->u.object.values[i];
+    if (!YAJL_IS_INTEGER(n) || YAJL_GET_INTEGER(n) < 1 || YAJL_GET_INTEGER(n) > 1024) {
+      snprintf(err, errlen, "input line %ld: create_topics.%s: expected partitions from 1 to 1024",
+               lineno, spec->u.object.keys[i]);
+      return -1;
+    }
+    drv_topic_t *t = drv_topic(d, spec->u.object.keys[i], 1);
+    if (!t || drv_grow(t, (int32_t)YAJL_GET_INTEGER(n)) != 0) {
+      snprintf(err, errlen, "out of memory");
+      return -1;
+    }
+  }
+  topo_plan_t plan;
+  char perr[1024];
+  if (topo_job_plan(d->job, drv_plan_partitions, d, &plan, perr, sizeof perr) != 0) {
+    snprintf(err, errlen, "input line %ld: %s", lineno, perr);
+    return -1;
+  }
+  /* Internal topics as a worker sizes them: a repartition before a join
+   * has the partitions of the table it joins. */
+  int rc = 0;
+  for (int i = 0; rc == 0 && i < d->job->ninternals; i++) {
+    drv_topic_t *t = drv_topic(d, d->job->internals[i].name, 1);
+    rc = t ? drv_grow(t, topo_job_internal_partitions(d->job, &plan, i)) : -ENOMEM;
+  }
+  topo_job_plan_free(&plan);
+  if (rc != 0) snprintf(err, errlen, "out of memory");
+  return rc == 0 ? 0 : -1;
 }
 
 /* JSON node -> bytes: strings as they are, null as null, other values as
@@ -401,6 +514,12 @@ static int drv_line(drv_t *d, const char *line, long lineno, char *err, size_t e
     yajl_tree_free(root);
     return -1;
   }
+  yajl_val topics = drv_get(root, "create_topics");
+  if (topics && root->u.object.len == 1) {
+    int crc = drv_create_topics(d, topics, lineno, err, errlen);
+    yajl_tree_free(root);
+    return crc;
+  }
   yajl_val clock = drv_get(root, "advance_wall_clock");
   if (clock) {
     if (!YAJL_IS_INTEGER(clock) || YAJL_GET_INTEGER(clock) < 0) {
@@ -421,7 +540,7 @@ static int drv_line(drv_t *d, const char *line, long lineno, char *err, size_t e
     if (strcmp(k, "topic") && strcmp(k, "key") && strcmp(k, "value") && strcmp(k, "timestamp") &&
         strcmp(k, "headers") && strcmp(k, "partition")) {
       snprintf(err, errlen, "input line %ld: unknown field \"%s\" (topic, key, value, timestamp, "
-               "headers, partition, or advance_wall_clock)", lineno, k);
+               "headers, partition; or advance_wall_clock, or create_topics alone)", lineno, k);
       goto out;
     }
   }
@@ -432,7 +551,7 @@ static int drv_line(drv_t *d, const char *line, long lineno, char *err, size_t e
   }
   const char *tname = topic->u.string;
   int sub = topo_job_sub_for_topic(d->job, tname);
-  if (sub < 0) {
+  if (sub < 0 && topo_job_global_for_topic(d->job, tname) == 0) {
     snprintf(err, errlen, "input line %ld: the job %s does not read the topic \"%s\"", lineno,
              d->job->name, tname);
     goto out;
@@ -505,14 +624,15 @@ static void drv_init(drv_t *d, const topo_job_t *job, topo_vm_t *vm, FILE *out) 
 
 /* Frees what the driver holds (not its vm). */
 static void drv_cleanup(drv_t *d) {
-  for (drv_rec_t **q = &d->head; q; q = q == &d->head ? &d->rhead : NULL) {
+  for (drv_rec_t **q = &d->head; q;
+       q = q == &d->head ? &d->rhead : q == &d->rhead ? &d->ghead : NULL) {
     while (*q) {
       drv_rec_t *r = *q;
       *q = r->next;
       drv_rec_free(r);
     }
   }
-  d->tail = d->rtail = NULL;
+  d->tail = d->rtail = d->gtail = NULL;
   for (int i = 0; i < d->job->nsubs * d->max_parts; i++) topo_task_close(d->tasks[i]);
   free(d->tasks);
   d->tasks = NULL;
@@ -615,7 +735,7 @@ static const char *drv_lua_bytes(lua_State *L, int idx, int32_t *len, char **own
 static int drv_lua_pipe(lua_State *L) {
   drv_lua_t *u = drv_lua_check(L);
   const char *topic = luaL_checkstring(L, 2);
-  if (topo_job_sub_for_topic(u->job, topic) < 0)
+  if (topo_job_sub_for_topic(u->job, topic) < 0 && topo_job_global_for_topic(u->job, topic) == 0)
     return luaL_error(L, "pipe: the job %s does not read the topic %s", u->job->name, topic);
   log_record_t rec = {0};
   rec.timestamp = luaL_optinteger(L, 5, u->d.wall_clock);

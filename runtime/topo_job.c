@@ -55,6 +55,15 @@ static int topo_read_description(lua_State *L, int d, topo_job_t *job) {
       lua_pop(L, 2);
     }
     lua_pop(L, 1);
+    lua_getfield(L, s, "globals");
+    sub->nglobals = lua_istable(L, -1) ? (int)luaL_len(L, -1) : 0;
+    sub->globals = calloc((size_t)sub->nglobals + 1, sizeof *sub->globals);
+    for (int j = 0; j < sub->nglobals; j++) {
+      lua_rawgeti(L, -1, j + 1);
+      sub->globals[j] = (int)lua_tointeger(L, -1);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
@@ -69,6 +78,7 @@ static int topo_read_description(lua_State *L, int d, topo_job_t *job) {
     job->stores[i].changelog = topo_dup_field(L, s, "changelog");
     job->stores[i].index = topo_int_field(L, s, "index", i + 1);
     job->stores[i].sub = topo_int_field(L, s, "subtopology", 0);
+    job->stores[i].global_topic = topo_dup_field(L, s, "global_topic");
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
@@ -192,11 +202,13 @@ void topo_job_free(topo_job_t *job) {
     for (int j = 0; j < job->subs[i].nsources; j++) free(job->subs[i].sources[j].topic);
     free(job->subs[i].sources);
     free(job->subs[i].stores);
+    free(job->subs[i].globals);
   }
   free(job->subs);
   for (int i = 0; i < job->nstores; i++) {
     free(job->stores[i].name);
     free(job->stores[i].changelog);
+    free(job->stores[i].global_topic);
   }
   free(job->stores);
   for (int i = 0; i < job->ninternals; i++) free(job->internals[i].name);
@@ -216,8 +228,83 @@ int topo_job_sub_for_topic(const topo_job_t *job, const char *topic) {
   return -1;
 }
 
+int topo_job_global_for_topic(const topo_job_t *job, const char *topic) {
+  for (int i = 0; i < job->nstores; i++)
+    if (job->stores[i].global_topic && strcmp(job->stores[i].global_topic, topic) == 0)
+      return job->stores[i].index;
+  return 0;
+}
+
 bool topo_job_is_internal(const topo_job_t *job, const char *topic) {
   for (int i = 0; i < job->ninternals; i++)
     if (strcmp(job->internals[i].name, topic) == 0) return true;
   return false;
+}
+
+/* ---- partition counts ------------------------------------------------------ */
+
+int topo_job_plan(const topo_job_t *job, int (*partitions)(void *opaque, const char *topic),
+                  void *opaque, topo_plan_t *plan, char *err, size_t errlen) {
+  plan->user_max = 0;
+  plan->sub_partitions = calloc((size_t)job->nsubs + 1, sizeof *plan->sub_partitions);
+  if (!plan->sub_partitions) {
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+  }
+  for (int s = 0; s < job->nsubs; s++) {
+    for (int i = 0; i < job->subs[s].nsources; i++) {
+      const topo_source_t *src = &job->subs[s].sources[i];
+      if (src->internal) continue;
+      int n = partitions(opaque, src->topic);
+      if (n < 0) {
+        snprintf(err, errlen, "job %s: the source topic %s does not exist (create it with "
+                 "runnel topics create %s)", job->name, src->topic, src->topic);
+        topo_job_plan_free(plan);
+        return -ENOENT;
+      }
+      if (n > plan->user_max) plan->user_max = n;
+    }
+  }
+  for (int i = 0; i < job->nstores; i++) {
+    const char *g = job->stores[i].global_topic;
+    if (g && partitions(opaque, g) < 0) {
+      snprintf(err, errlen, "job %s: the global table topic %s does not exist (create it with "
+               "runnel topics create %s)", job->name, g, g);
+      topo_job_plan_free(plan);
+      return -ENOENT;
+    }
+  }
+  /* Co-partitioning: the user topics of one sub-topology. */
+  for (int s = 0; s < job->nsubs; s++) {
+    int first = -1;
+    const char *first_topic = NULL;
+    for (int i = 0; i < job->subs[s].nsources; i++) {
+      const topo_source_t *src = &job->subs[s].sources[i];
+      if (src->internal) continue;
+      int n = partitions(opaque, src->topic);
+      if (first < 0) {
+        first = n;
+        first_topic = src->topic;
+      } else if (n != first) {
+        snprintf(err, errlen, "job %s: topics %s (%d partitions) and %s (%d partitions) are "
+                 "read together (joined or merged) and must have the same number of partitions "
+                 "(co-partitioning)", job->name, first_topic, first, src->topic, n);
+        topo_job_plan_free(plan);
+        return -EINVAL;
+      }
+    }
+    plan->sub_partitions[s] = first >= 0 ? first : plan->user_max;
+  }
+  return 0;
+}
+
+void topo_job_plan_free(topo_plan_t *plan) {
+  free(plan->sub_partitions);
+  plan->sub_partitions = NULL;
+}
+
+int topo_job_internal_partitions(const topo_job_t *job, const topo_plan_t *plan, int internal) {
+  int sub = job->internals[internal].sub;
+  if (sub < 0 || sub >= job->nsubs) return plan->user_max;
+  return plan->sub_partitions[sub];
 }

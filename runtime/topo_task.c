@@ -73,6 +73,13 @@ typedef struct {
   char msg[512];               /* for failures during eviction */
 } topo_commit_ctx_t;
 
+/* Where a task is in one partition of a global table's topic. */
+typedef struct {
+  const char *topic;           /* the job's (borrowed) */
+  int32_t partition;
+  int64_t next;                /* next offset to apply */
+} topo_global_pos_t;
+
 struct topo_task_s {
   topo_commit_ctx_t cc;        /* the changelog callback's context */
   int64_t *clog_end;           /* changelog end per store index (-1: none yet) */
@@ -95,6 +102,8 @@ struct topo_task_s {
   const log_record_t *hdr_rec;
   size_t hdr_off;
   int32_t nhdr;
+  topo_global_pos_t *gpos;     /* the global tables' partitions */
+  int ngpos;
   topo_task_stats_t stats;
 };
 
@@ -299,11 +308,12 @@ static int topo_source_index(const topo_task_t *t, const char *topic) {
 /* Builds the dead-letter record: the input's key, value and headers, plus
  * headers saying what failed and where (as Kafka Connect's
  * __connect.errors.* headers do). */
-static int topo_dead_letter(topo_task_t *t, const char *topic, const log_record_t *rec,
-                            const char *message, char *err, size_t errlen) {
+static int topo_dead_letter(topo_task_t *t, const char *topic, int32_t partition,
+                            const log_record_t *rec, const char *message, char *err,
+                            size_t errlen) {
   topo_ctx_t *ctx = t->vm->ctx;
   char part[16], off[32];
-  snprintf(part, sizeof part, "%d", t->partition);
+  snprintf(part, sizeof part, "%d", partition);
   snprintf(off, sizeof off, "%" PRId64, rec->offset);
   const char *op = "";
   lua_State *L = t->vm->L;
@@ -396,7 +406,7 @@ int topo_task_process(topo_task_t *t, const char *topic, const log_record_t *rec
       ctx->rec = NULL;
       return -EINVAL;
     }
-    rc = topo_dead_letter(t, topic, rec, msg, err, errlen);
+    rc = topo_dead_letter(t, topic, t->partition, rec, msg, err, errlen);
     ctx->task = NULL;
     ctx->rec = NULL;
     t->stats.process_ns += topo_now_ns() - t0;
@@ -405,6 +415,118 @@ int topo_task_process(topo_task_t *t, const char *topic, const log_record_t *rec
   ctx->task = NULL;
   ctx->rec = NULL;
   t->stats.process_ns += topo_now_ns() - t0;
+  return 0;
+}
+
+/* ---- global tables ------------------------------------------------------- */
+
+static topo_global_pos_t *topo_global_pos(topo_task_t *t, const char *topic, int32_t partition) {
+  for (int i = 0; i < t->ngpos; i++)
+    if (t->gpos[i].partition == partition && strcmp(t->gpos[i].topic, topic) == 0)
+      return &t->gpos[i];
+  const char *own = NULL;
+  for (int i = 0; i < t->sub->nglobals; i++) {
+    const char *g = t->job->stores[t->sub->globals[i] - 1].global_topic;
+    if (strcmp(g, topic) == 0) own = g;
+  }
+  if (!own) return NULL;
+  topo_global_pos_t *np = realloc(t->gpos, (size_t)(t->ngpos + 1) * sizeof *np);
+  if (!np) return NULL;
+  t->gpos = np;
+  topo_global_pos_t *gp = &t->gpos[t->ngpos++];
+  gp->topic = own;
+  gp->partition = partition;
+  gp->next = 0;
+  int64_t off;
+  if (store_db_offset(t->db, own, partition, &off) == 1) gp->next = off;
+  return gp;
+}
+
+int topo_task_global_apply(topo_task_t *t, const char *topic, int32_t partition,
+                           const log_record_t *rec, char *err, size_t errlen) {
+  topo_global_pos_t *gp = topo_global_pos(t, topic, partition);
+  if (!gp) {
+    snprintf(err, errlen, "%s: %s is not a global table of sub-topology %d", t->job->name, topic,
+             t->sub->id);
+    return -EINVAL;
+  }
+  topo_vm_t *vm = t->vm;
+  lua_State *L = vm->L;
+  topo_ctx_t *ctx = vm->ctx;
+  ctx->task = t;
+  ctx->topic = topic;
+  ctx->partition = partition;
+  ctx->rec = rec;
+  ctx->out_ts = rec->timestamp;
+  ctx->nextra = 0;
+  ctx->extra_len = 0;
+  t->hdr_rec = NULL;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, vm->entries_ref);
+  lua_getfield(L, -1, topic);
+  lua_remove(L, -2);
+  if (rec->key) lua_pushlstring(L, rec->key, (size_t)rec->key_len);
+  else lua_pushnil(L);
+  if (rec->value) lua_pushlstring(L, rec->value, (size_t)rec->value_len);
+  else lua_pushnil(L);
+  char msg[2048];
+  int rc = luavm_pcall(vm->vm, 2, 0, msg, sizeof msg);
+  gp->next = rec->offset + 1;
+  if (rc != 0) {
+    /* A row that cannot be decoded: as a record of any input. */
+    t->stats.errors++;
+    if (!t->job->tolerate_errors) {
+      snprintf(err, errlen, "%s: global table %s-%d offset %" PRId64 ": %s", t->job->name, topic,
+               partition, rec->offset, msg);
+      gp->next = rec->offset;
+      rc = -EINVAL;
+    } else {
+      rc = topo_dead_letter(t, topic, partition, rec, msg, err, errlen) == 0 ? 1 : -EIO;
+    }
+  }
+  ctx->task = NULL;
+  ctx->rec = NULL;
+  return rc;
+}
+
+typedef struct {
+  topo_task_t *task;
+  const char *topic;
+  int32_t partition;
+  int failed;
+  char msg[1024];              /* why apply failed (io->read has its own err) */
+} topo_global_read_t;
+
+static int topo_global_one(void *arg, const log_record_t *rec) {
+  topo_global_read_t *g = arg;
+  if (topo_task_global_apply(g->task, g->topic, g->partition, rec, g->msg, sizeof g->msg) < 0) {
+    g->failed = 1;
+    return -1;
+  }
+  return 0;
+}
+
+int topo_task_global_poll(topo_task_t *t, char *err, size_t errlen) {
+  if (!t->io->read) return 0;
+  for (int i = 0; i < t->sub->nglobals; i++) {
+    const char *topic = t->job->stores[t->sub->globals[i] - 1].global_topic;
+    int n = t->io->partitions(t->io->opaque, topic);
+    for (int32_t p = 0; p < n; p++) {
+      topo_global_pos_t *gp = topo_global_pos(t, topic, p);
+      if (!gp) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+      }
+      topo_global_read_t g = {t, gp->topic, p, 0, ""};
+      int64_t end;
+      int rc = t->io->read(t->io->opaque, topic, p, gp->next, -1, topo_global_one, &g, &end, err,
+                           errlen);
+      if (g.failed) {
+        snprintf(err, errlen, "%s", g.msg);
+        return -EINVAL;
+      }
+      if (rc != 0) return rc < 0 ? rc : -EIO;
+    }
+  }
   return 0;
 }
 
@@ -419,6 +541,11 @@ static int topo_changelog_append(void *opaque, store_t *s, const store_change_t 
     if (t->stores[i] == s) idx = i;
   if (!idx) return -1;
   const char *changelog = t->job->stores[idx - 1].changelog;
+  if (!changelog) {
+    /* A global table: its topic is its changelog. */
+    *changelog_end = 0;
+    return 0;
+  }
   char *err = cc->err ? cc->err : cc->msg;
   size_t errlen = cc->err ? cc->errlen : sizeof cc->msg;
   log_record_t *recs = calloc(n, sizeof *recs);
@@ -494,11 +621,25 @@ int topo_task_commit(topo_task_t *t, char *err, size_t errlen) {
   int n = 0;
   for (int i = 0; i < t->sub->nsources && n < 64; i++)
     offs[n++] = (store_offset_t){t->sub->sources[i].topic, t->partition, t->positions[i]};
+  /* A global table's rows and its positions commit together, like the
+   * task's inputs: a restart resumes the topic where the rows stop. */
+  store_offset_t *goffs = offs;
+  if (t->ngpos > 64 - n) {
+    goffs = malloc((size_t)(n + t->ngpos) * sizeof *goffs);
+    if (!goffs) {
+      snprintf(err, errlen, "out of memory");
+      return -ENOMEM;
+    }
+    memcpy(goffs, offs, (size_t)n * sizeof *goffs);
+  }
+  for (int i = 0; i < t->ngpos; i++)
+    goffs[n++] = (store_offset_t){t->gpos[i].topic, t->gpos[i].partition, t->gpos[i].next};
   /* The callback's reason goes to cc.msg; the store's message names the
    * store, and both are kept. */
   t->cc.msg[0] = '\0';
-  rc = store_db_commit(t->db, offs, (size_t)n, t->io->read ? topo_changelog_append : NULL,
+  rc = store_db_commit(t->db, goffs, (size_t)n, t->io->read ? topo_changelog_append : NULL,
                        &t->cc, err, errlen);
+  if (goffs != offs) free(goffs);
   if (rc == STORE_E_CHANGELOG && t->cc.msg[0]) {
     size_t used = strlen(err);
     if (used < errlen) snprintf(err + used, errlen - used, ": %s", t->cc.msg);
@@ -647,6 +788,14 @@ int topo_task_open(topo_vm_t *vm, int sub, int32_t partition, const char *db_pat
       return rc;
     }
   }
+  for (int i = 0; i < t->sub->nglobals; i++) {
+    int idx = t->sub->globals[i];
+    rc = store_open(t->db, job->stores[idx - 1].name, cache_bytes, &t->stores[idx], err, errlen);
+    if (rc != 0) {
+      topo_task_close(t);
+      return rc;
+    }
+  }
   /* A reset file has no positions: it restores like a new one. */
   (void)reset;
   for (int i = 0; i < t->sub->nsources; i++) {
@@ -667,6 +816,11 @@ int topo_task_open(topo_vm_t *vm, int sub, int32_t partition, const char *db_pat
     /* The last checkpoint decides whether the file is behind (new,
      * reset or stale); see the top of this file. */
     rc = topo_task_restore(t, err, errlen);
+    /* Global tables are read to the end before the first record. */
+    if (rc == 0 && t->sub->nglobals > 0) {
+      rc = topo_task_global_poll(t, err, errlen);
+      if (rc == 0) rc = topo_task_commit(t, err, errlen);
+    }
     if (rc != 0) {
       topo_task_close(t);
       return rc;
@@ -686,6 +840,7 @@ void topo_task_close(topo_task_t *t) {
   free(t->clog_end);
   free(t->outs);
   free(t->arena);
+  free(t->gpos);
   free(t);
 }
 

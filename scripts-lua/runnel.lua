@@ -401,7 +401,7 @@ local function aggregate_node(g, kind, store_name, fields, method)
   local input = aggregation_input(g, store_name, kser)
   local st = add_store(job, store_name, method)
   fields.store = st
-  fields.kenc = kser.encode
+  fields.kenc, fields.kdec = kser.encode, kser.decode
   local node = new_node(job, kind, { input }, fields)
   st.node = node
   return table_of(job, node, st)
@@ -468,7 +468,7 @@ local function table_aggregate(g, kind, store_name, fields, method)
   sink.source = src
   local st = add_store(job, store_name, method)
   fields.store = st
-  fields.kenc = kser.encode
+  fields.kenc, fields.kdec = kser.encode, kser.decode
   local node = new_node(job, kind, { src }, fields)
   st.node = node
   return table_of(job, node, st)
@@ -498,6 +498,175 @@ function GroupedTable:aggregate(init, adder, subtractor, store)
   return table_aggregate(self, "TABLE-AGGREGATE", store, {
     init = init, adder = adder, subtractor = subtractor,
   }, "aggregate")
+end
+
+---------------------------------------------------------------------------
+-- Joins (docs/windows-and-joins.md): stream-table, table-table and
+-- stream-global-table joins. A join reads the other side's value through
+-- a value getter (compiled below): the store of the nearest materialised
+-- table, with the filters and map_values in between applied on read, as
+-- Kafka Streams' KTableValueGetter does, so no join needs its own copy of
+-- a table.
+---------------------------------------------------------------------------
+
+local GlobalTable = {}
+GlobalTable.__index = unknown_method("global table", GlobalTable)
+
+-- The key serde (encode, decode) a table's store is keyed with: that of
+-- its nearest materialised ancestor.
+local function table_key_serde(node)
+  while node do
+    if node.kenc then return node.kenc, node.kdec end
+    node = node.parents[1]
+  end
+  return builtin_serdes.string.encode, builtin_serdes.string.decode
+end
+
+-- A name for the state of a join that has none: from the join's inputs,
+-- never from a counter, so that editing other parts of a job keeps it.
+local function origin_name(node)
+  while node do
+    if node.store then return node.store.name end
+    if node.topics then return node.topics[1] end
+    node = node.parents[1]
+  end
+  return "join"
+end
+
+local function join_name(job, opts, method, default)
+  local name = opts.name or default
+  check_name(name, method, "the join name")
+  -- (rawget: a job's fields are strict, see unknown_method)
+  local names = rawget(job, "join_names")
+  if not names then names = {}; job.join_names = names end
+  if names[name] then
+    fail(fmt("%s: the join name %q is used twice; give the join a name: { name = \"...\" }",
+             method, name))
+  end
+  names[name] = true
+  return name
+end
+
+-- A stream whose key changed goes through "<job>-<name>-repartition"
+-- first, keyed with the table's key serde, so that each record lands in
+-- the partition (and task) that holds its key in the table, as Kafka
+-- Streams repartitions before a join.
+local function join_input(stream, name, kenc, kdec)
+  local job = stream.job
+  local topic = fmt("%s-%s-repartition", job.name, name)
+  local sink = new_node(job, "REPARTITION-SINK", { stream.node }, { topic = topic, kenc = kenc })
+  local src = new_node(job, "REPARTITION-SOURCE", {}, { topics = { topic }, internal = true,
+                                                        repartition_of = sink, kdec = kdec })
+  sink.source = src
+  return src
+end
+
+local function stream_table_join(self, tbl, joiner, opts, method, left)
+  check_fn(joiner, method, "the joiner")
+  opts = check_opts(opts, method, { name = true })
+  if tbl.job ~= self.job then fail(method .. ": the stream and the table belong to different jobs") end
+  local kenc, kdec = table_key_serde(tbl.node)
+  if opts.name ~= nil then check_name(opts.name, method, "the join name") end
+  local input = self.node
+  if self.key_changed then
+    -- The name only names the repartition topic: needed (and unique) then.
+    local name = join_name(self.job, opts, method,
+                           fmt("%s-%s-join", origin_name(self.node), origin_name(tbl.node)))
+    input = join_input(self, name, kenc, kdec)
+  end
+  -- The table is read, not followed: `co` keeps it in the sub-topology
+  -- (and task) of the join without making the join one of its children.
+  local node = new_node(self.job, "STREAM-TABLE-JOIN", { input }, {
+    other = tbl.node, co = { tbl.node }, joiner = joiner, left = left,
+  })
+  return stream_of(self.job, node, false)
+end
+
+local function stream_global_join(self, g, key_fn, joiner, method, left)
+  check_fn(key_fn, method, "the key selector (fn(key, value) -> the global table's key)")
+  check_fn(joiner, method, "the joiner")
+  if g.job ~= self.job then fail(method .. ": the stream and the global table belong to different jobs") end
+  local node = new_node(self.job, "STREAM-GLOBAL-JOIN", { self.node }, {
+    other = g.node, global_ref = g.store, key_fn = key_fn, joiner = joiner, left = left,
+  })
+  return stream_of(self.job, node, self.key_changed)
+end
+
+local function stream_join(method, left)
+  return function(self, other, a, b)
+    local mt = getmetatable(other)
+    if mt == Table then return stream_table_join(self, other, a, b, method, left) end
+    if mt == GlobalTable then return stream_global_join(self, other, a, b, method, left) end
+    if mt == Stream and Stream._window_join then return Stream._window_join(self, other, a, b, method) end
+    fail(fmt("%s: expected a table or a global table to join with, got %s", method,
+             mt == Stream and "a stream (stream-stream joins need windowed stores, not available yet)"
+                          or type(other)))
+  end
+end
+
+Stream.join = stream_join("join", false)
+Stream.left_join = stream_join("left_join", true)
+
+-- Table-table joins: each side's updates go through a node that reads the
+-- other side and joins; both feed the result node (materialised when a
+-- store is named), as Kafka Streams' KTableKTableJoin and JoinMerger.
+local function table_table_join(mode, method)
+  return function(self, other, joiner, opts)
+    if getmetatable(other) ~= Table then
+      fail(fmt("%s: expected a table to join with, got %s", method,
+               getmetatable(other) == Stream and "a stream" or type(other)))
+    end
+    if other.job ~= self.job then fail(method .. ": the tables belong to different jobs") end
+    check_fn(joiner, method, "the joiner")
+    opts = check_opts(opts, method, { store = true })
+    local job = self.job
+    local this = new_node(job, "TABLE-JOIN-THIS", { self.node }, {
+      other = other.node, co = { other.node }, joiner = joiner, mode = mode, this_left = true,
+      table = true })
+    local that = new_node(job, "TABLE-JOIN-OTHER", { other.node }, {
+      other = self.node, co = { self.node }, joiner = joiner, mode = mode, this_left = false,
+      table = true })
+    local kenc, kdec = table_key_serde(self.node)
+    local fields = { table = true, mode = mode, joiner = joiner, left_node = self.node,
+                     right_node = other.node }
+    local st
+    if opts.store ~= nil then
+      st = add_store(job, opts.store, method)
+      fields.store, fields.kenc, fields.kdec = st, kenc, kdec
+    end
+    local node = new_node(job, "TABLE-JOIN", { this, that }, fields)
+    if st then st.node = node end
+    return table_of(job, node, st)
+  end
+end
+
+Table.join = table_table_join("inner", "join")
+Table.left_join = table_table_join("left", "left_join")
+Table.outer_join = table_table_join("outer", "outer_join")
+
+-- job:global_table(topic, {key = serde, value = serde, store = name}): the
+-- whole topic, every partition, in every task that joins with it.
+function Job:global_table(topic, opts)
+  opts = check_opts(opts, "global_table", { key = true, value = true, store = true })
+  check_name(topic, "global_table", "the topic name")
+  if self.sources[topic] then
+    fail(fmt("global_table: the topic %q is already a source of this job", topic))
+  end
+  local kser = resolve_serde(opts.key, "global_table", "key", "string")
+  local vser = resolve_serde(opts.value, "global_table", "value", "string")
+  local st = add_store(self, opts.store or (topic .. "-global"), "global_table")
+  st.global_topic = topic
+  st.changelog = false -- the topic itself restores it, as a Kafka Streams global store
+  self.counter = self.counter + 1
+  local node = { kind = "GLOBAL-TABLE", id = self.counter, name = fmt("GLOBAL-TABLE-%d", self.counter),
+                 parents = {}, children = {}, topics = { topic }, store = st, global = true,
+                 kenc = kser.encode, kdec = kser.decode, vdec = vser.decode }
+  st.node = node
+  self.sources[topic] = node
+  local globals = rawget(self, "globals")
+  if not globals then globals = {}; self.globals = globals end
+  globals[#globals + 1] = node
+  return setmetatable({ job = self, node = node, store = st }, GlobalTable)
 end
 
 ---------------------------------------------------------------------------
@@ -792,6 +961,143 @@ builders["TABLE-AGGREGATE"] = function(node, nxt)
   end
 end
 
+---------------------------------------------------------------------------
+-- Join operators (docs/windows-and-joins.md)
+---------------------------------------------------------------------------
+
+-- getter_of(table node) -> function(key) -> the table's current value for
+-- key, or nil: the store of a materialised node, or the parent's getter
+-- with this node's filter/map_values/join applied on read.
+local getter_of
+
+-- The joined value of (left, right) for a join mode, or nil when the mode
+-- has no row for that pair (inner: both sides; left: the left side;
+-- outer: either side).
+local function join_values(mode, joiner, l, r, k)
+  if l == nil then
+    if mode ~= "outer" or r == nil then return nil end
+  elseif r == nil and mode == "inner" then
+    return nil
+  end
+  return joiner(l, r, k)
+end
+
+getter_of = function(node)
+  if node.getter then return node.getter end
+  local g
+  local kind = node.kind
+  if node.store then
+    local idx, kenc = node.store.index, node.kenc
+    g = function(k) return decode_store(store_get(idx, kenc(k))) end
+  elseif kind == "TABLE-FILTER" or kind == "TABLE-FILTER-NOT" then
+    local pg, fn, keep = getter_of(node.parents[1]), node.fn, kind == "TABLE-FILTER"
+    g = function(k)
+      local v = pg(k)
+      if v ~= nil and (not fn(k, v)) ~= keep then return v end
+      return nil
+    end
+  elseif kind == "TABLE-MAP-VALUES" then
+    local pg, fn = getter_of(node.parents[1]), node.fn
+    g = function(k)
+      local v = pg(k)
+      if v ~= nil then return fn(v, k) end
+      return nil
+    end
+  elseif kind == "TABLE-JOIN" then
+    local lg, rg = getter_of(node.left_node), getter_of(node.right_node)
+    local mode, joiner = node.mode, node.joiner
+    g = function(k) return join_values(mode, joiner, lg(k), rg(k), k) end
+  else
+    error(fmt("%s cannot be read as a table (internal error)", node.name), 0)
+  end
+  node.getter = g
+  return g
+end
+
+-- A stream record looks its key up in the table as of now (Kafka Streams'
+-- KStreamKTableJoin): a null key or value is dropped; without a row, the
+-- inner join drops the record and the left join joins it with nil.
+builders["STREAM-TABLE-JOIN"] = function(node, nxt)
+  local get, joiner, name, left = getter_of(node.other), node.joiner, node.name, node.left
+  return function(k, v)
+    current_op = name; op_in[name] = op_in[name] + 1
+    if k == nil or v == nil then return end
+    local r = get(k)
+    if r == nil and not left then return end
+    local j = joiner(v, r, k)
+    if j == nil then return end
+    return nxt(k, j)
+  end
+end
+
+-- The global table's key comes from key_fn(key, value); the stream keeps
+-- its key (Kafka Streams' KStream#join(GlobalKTable, KeyValueMapper, ..)).
+builders["STREAM-GLOBAL-JOIN"] = function(node, nxt)
+  local get, key_fn, joiner, name, left = getter_of(node.other), node.key_fn, node.joiner,
+                                           node.name, node.left
+  return function(k, v)
+    current_op = name; op_in[name] = op_in[name] + 1
+    if v == nil then return end
+    local gk = key_fn(k, v)
+    local r
+    if gk ~= nil then r = get(gk) end
+    if r == nil and not left then return end
+    local j = joiner(v, r, k)
+    if j == nil then return end
+    return nxt(k, j)
+  end
+end
+
+-- One side of a table-table join: (key, new, old) of this side against
+-- the other side's current row gives (key, new joined, old joined); a
+-- deleted row whose join existed gives (key, nil, old joined): a
+-- tombstone downstream.
+local function table_join_side(node, nxt)
+  local get, joiner, mode, name, this_left = getter_of(node.other), node.joiner, node.mode,
+                                             node.name, node.this_left
+  return function(k, v, o)
+    current_op = name; op_in[name] = op_in[name] + 1
+    local r = get(k)
+    local nj, oj
+    if this_left then
+      nj, oj = join_values(mode, joiner, v, r, k), join_values(mode, joiner, o, r, k)
+    else
+      nj, oj = join_values(mode, joiner, r, v, k), join_values(mode, joiner, r, o, k)
+    end
+    if nj == nil and oj == nil then return end
+    return nxt(k, nj, oj)
+  end
+end
+builders["TABLE-JOIN-THIS"] = table_join_side
+builders["TABLE-JOIN-OTHER"] = table_join_side
+
+-- The join's result; materialised, its store holds the rows and the old
+-- value forwarded is the stored one.
+builders["TABLE-JOIN"] = function(node, nxt)
+  if not node.store then return nxt end
+  local idx, kenc, name = node.store.index, node.kenc, node.name
+  return function(k, v)
+    current_op = name; op_in[name] = op_in[name] + 1
+    local kb = kenc(k)
+    local old = decode_store(store_get(idx, kb))
+    store_put(idx, kb, encode_store(v))
+    if v == nil and old == nil then return end
+    return nxt(k, v, old)
+  end
+end
+
+-- A global table's record: stored as it is (a tombstone deletes).
+local function global_entry(node)
+  local idx, kenc, kdec, vdec, name = node.store.index, node.kenc, node.kdec, node.vdec, node.name
+  op_in[name] = 0
+  return function(kb, vb)
+    current_op = name; op_in[name] = op_in[name] + 1
+    local k = kdec(kb)
+    if k == nil then return end
+    store_put(idx, kenc(k), encode_store(vdec(vb)))
+  end
+end
+
 compile_node = function(job, node, built)
   local f = built[node]
   if f then return f end
@@ -819,6 +1125,10 @@ local function subtopologies(job)
   for _, n in ipairs(job.nodes) do parent[n] = n end
   for _, n in ipairs(job.nodes) do
     for _, p in ipairs(n.parents) do
+      local a, b = find(n), find(p)
+      if a ~= b then parent[a] = b end
+    end
+    for _, p in ipairs(n.co or {}) do -- a table a join reads: same task
       local a, b = find(n), find(p)
       if a ~= b then parent[a] = b end
     end
@@ -856,11 +1166,17 @@ function runnel._compile(job)
   local desc = { name = job.name, errors_tolerance = job.errors_tolerance, dlq = job.dlq,
                  subtopologies = {}, stores = {}, internal_topics = {} }
   for _, s in ipairs(subs) do
-    local d = { id = s.id, sources = {}, sinks = {}, stores = {}, nodes = {} }
+    local d = { id = s.id, sources = {}, sinks = {}, stores = {}, nodes = {}, globals = {} }
     for _, n in ipairs(s.nodes) do
       local nd = { name = n.name, kind = n.kind, children = {} }
       for _, c in ipairs(n.children) do nd.children[#nd.children + 1] = c.name end
       if n.store then nd.store = n.store.name; d.stores[#d.stores + 1] = n.store.name end
+      if n.global_ref then
+        nd.global_table = n.global_ref.name
+        local seen = false
+        for _, gi in ipairs(d.globals) do seen = seen or gi == n.global_ref.index end
+        if not seen then d.globals[#d.globals + 1] = n.global_ref.index end
+      end
       if n.topics then
         nd.topics = n.topics
         for _, t in ipairs(n.topics) do
@@ -902,10 +1218,19 @@ function runnel._compile(job)
     desc.subtopologies[#desc.subtopologies + 1] = d
   end
   for _, st in ipairs(job.stores) do
-    desc.stores[#desc.stores + 1] = { name = st.name, index = st.index, changelog = st.changelog,
-                                      subtopology = st.node and st.node.sub or 0 }
-    desc.internal_topics[#desc.internal_topics + 1] = { name = st.changelog, kind = "changelog",
-                                                        subtopology = st.node and st.node.sub or 0 }
+    if st.global_topic then
+      -- Restored from its topic, in every task that joins with it.
+      desc.stores[#desc.stores + 1] = { name = st.name, index = st.index,
+                                        global_topic = st.global_topic, subtopology = -1 }
+    else
+      desc.stores[#desc.stores + 1] = { name = st.name, index = st.index, changelog = st.changelog,
+                                        subtopology = st.node and st.node.sub or 0 }
+      desc.internal_topics[#desc.internal_topics + 1] = { name = st.changelog, kind = "changelog",
+                                                          subtopology = st.node and st.node.sub or 0 }
+    end
+  end
+  for _, g in ipairs(rawget(job, "globals") or {}) do
+    entries[g.topics[1]] = global_entry(g)
   end
   for _, n in ipairs(job.nodes) do
     if n.kind == "REPARTITION-SOURCE" then

@@ -3,6 +3,7 @@
  * description: build errors with file:line, sub-topologies, stores,
  * internal topics, and the lookups the runner and the driver use.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -282,6 +283,128 @@ static void test_loads_are_independent(void **state) {
   topo_job_free(NULL);
 }
 
+/* ---- joins: sub-topologies, global tables, partition plans --------------- */
+
+typedef struct {
+  const char *topic;
+  int partitions;
+} fake_topic_t;
+
+static int fake_partitions(void *opaque, const char *topic) {
+  for (const fake_topic_t *t = opaque; t->topic; t++)
+    if (strcmp(t->topic, topic) == 0) return t->partitions;
+  return -1;
+}
+
+static const char *join_script =
+    "local job = runnel.job(\"j\")\n"
+    "local users = job:table(\"users\", { store = \"users\" })\n"
+    "local products = job:global_table(\"products\", { store = \"products\" })\n"
+    "job:stream(\"clicks\")\n"
+    "   :select_key(function(_, v) return v end)\n"
+    "   :join(users, function(c, u) return c .. u end, { name = \"by-user\" })\n"
+    "   :join(products, function(k) return k end, function(a, b) return a .. b end)\n"
+    "   :to(\"out\")\n"
+    "return job\n";
+
+static void test_join_description(void **state) {
+  (void)state;
+  topo_job_t *job = job_ok(join_script);
+  /* clicks -> repartition | (repartition + users) join -> global join */
+  assert_int_equal(job->nsubs, 2);
+  int joined = topo_job_sub_for_topic(job, "users");
+  assert_int_equal(topo_job_sub_for_topic(job, "j-by-user-repartition"), joined);
+  assert_int_not_equal(topo_job_sub_for_topic(job, "clicks"), joined);
+  /* The global table is no source of any sub-topology; the joining one
+   * lists it, and it has no changelog. */
+  assert_int_equal(topo_job_sub_for_topic(job, "products"), -1);
+  int g = topo_job_global_for_topic(job, "products");
+  assert_true(g > 0);
+  assert_null(job->stores[g - 1].changelog);
+  assert_int_equal(job->stores[g - 1].sub, -1);
+  assert_int_equal(job->subs[joined].nglobals, 1);
+  assert_int_equal(job->subs[joined].globals[0], g);
+  assert_int_equal(job->subs[1 - joined].nglobals, 0);
+  for (int i = 0; i < job->ninternals; i++)
+    assert_string_not_equal(job->internals[i].name, "j-products-changelog");
+  topo_job_free(job);
+}
+
+static void test_join_plan(void **state) {
+  (void)state;
+  topo_job_t *job = job_ok(join_script);
+  topo_plan_t plan;
+  char err[512];
+  /* clicks has 4 partitions, users 2: the repartition topic gets the
+   * table's 2 (the sub-topology it is read in), the global table any. */
+  fake_topic_t ok[] = {{"clicks", 4}, {"users", 2}, {"products", 7}, {NULL, 0}};
+  assert_int_equal(topo_job_plan(job, fake_partitions, ok, &plan, err, sizeof err), 0);
+  int joined = topo_job_sub_for_topic(job, "users");
+  assert_int_equal(plan.sub_partitions[joined], 2);
+  assert_int_equal(plan.sub_partitions[1 - joined], 4);
+  assert_int_equal(plan.user_max, 4);
+  for (int i = 0; i < job->ninternals; i++) {
+    int want = job->internals[i].sub == joined ? 2 : 4;
+    assert_int_equal(topo_job_internal_partitions(job, &plan, i), want);
+  }
+  topo_job_plan_free(&plan);
+  /* A missing global topic is named. */
+  fake_topic_t nog[] = {{"clicks", 4}, {"users", 2}, {NULL, 0}};
+  assert_int_equal(topo_job_plan(job, fake_partitions, nog, &plan, err, sizeof err), -ENOENT);
+  assert_non_null(strstr(err, "the global table topic products does not exist"));
+  topo_job_free(job);
+
+  /* A stream-table join without a key change: same sub-topology, and the
+   * counts must agree; the error names both topics and both counts. */
+  job = job_ok("local job = runnel.job(\"o\")\n"
+               "local c = job:table(\"customers\")\n"
+               "job:stream(\"orders\"):join(c, function(a, b) return a .. b end):to(\"x\")\n"
+               "return job\n");
+  assert_int_equal(job->nsubs, 1);
+  fake_topic_t bad[] = {{"orders", 3}, {"customers", 2}, {NULL, 0}};
+  assert_int_equal(topo_job_plan(job, fake_partitions, bad, &plan, err, sizeof err), -EINVAL);
+  assert_string_equal(err, "job o: topics customers (2 partitions) and orders (3 partitions) are "
+                           "read together (joined or merged) and must have the same number of "
+                           "partitions (co-partitioning)");
+  fake_topic_t good[] = {{"orders", 3}, {"customers", 3}, {NULL, 0}};
+  assert_int_equal(topo_job_plan(job, fake_partitions, good, &plan, err, sizeof err), 0);
+  assert_int_equal(plan.sub_partitions[0], 3);
+  topo_job_plan_free(&plan);
+  topo_job_free(job);
+}
+
+static void test_join_build_errors(void **state) {
+  (void)state;
+  static const struct {
+    const char *script, *want;
+  } cases[] = {
+      {"local job = runnel.job(\"j\")\nlocal s = job:stream(\"a\")\n"
+       "s:join(42, function() end)\nreturn job\n",
+       "jobs/j.lua:3: join: expected a table or a global table to join with, got number"},
+      {"local job = runnel.job(\"j\")\nlocal t = job:table(\"t\")\n"
+       "t:join(job:stream(\"a\"), function() end)\nreturn job\n",
+       "jobs/j.lua:3: join: expected a table to join with, got a stream"},
+      {"local job = runnel.job(\"j\")\nlocal t = job:table(\"t\")\n"
+       "local s = job:stream(\"a\"):select_key(function(k) return k end)\n"
+       "s:join(t, function() end)\ns:left_join(t, function() end)\nreturn job\n",
+       "jobs/j.lua:5: left_join: the join name \"a-t-table-join\" is used twice; give the join a "
+       "name: { name = \"...\" }"},
+      {"local job = runnel.job(\"j\")\nlocal g = job:global_table(\"g\")\n"
+       "job:stream(\"a\"):join(g, function() end)\nreturn job\n",
+       "jobs/j.lua:3: join: expected a function for the joiner, got nil"},
+      {"local job = runnel.job(\"j\")\nlocal t = job:table(\"t\")\n"
+       "job:global_table(\"t\")\nreturn job\n",
+       "jobs/j.lua:3: global_table: the topic \"t\" is already a source of this job"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    topo_job_t *job;
+    char err[2048], line[2048];
+    assert_int_not_equal(job_load(cases[i].script, &job, err, sizeof err), 0);
+    assert_null(job);
+    assert_string_equal(first_line(err, line, sizeof line), cases[i].want);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_build_errors_name_file_and_line),
@@ -289,6 +412,9 @@ int main(void) {
       cmocka_unit_test(test_description_of_a_repartitioned_count),
       cmocka_unit_test(test_description_of_a_larger_job),
       cmocka_unit_test(test_loads_are_independent),
+      cmocka_unit_test(test_join_description),
+      cmocka_unit_test(test_join_plan),
+      cmocka_unit_test(test_join_build_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
