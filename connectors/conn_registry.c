@@ -11,6 +11,8 @@
 #include <string.h>
 
 static const conn_plugin_t *const conn_builtin[] = {
+    &conn_file_source_plugin,
+    &conn_file_sink_plugin,
     NULL,
 };
 

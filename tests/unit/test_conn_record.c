@@ -1,5 +1,5 @@
-/* Tests for connectors/conn_record.c (records, headers, batches) and
- * connectors/conn_registry.c (plugin lookup). */
+/* Tests for connectors/conn_record.c (records, headers, batches). The
+ * registry is tested with the plugins, in test_conn_file_source.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -131,28 +131,12 @@ static void test_batch_grows_clears_and_reuses(void **state) {
   assert_int_equal(b.count, 0);
 }
 
-static void test_registry_lookup(void **state) {
-  (void)state;
-  const conn_plugin_t *const *all = conn_plugins();
-  assert_non_null(all);
-  size_t n = 0;
-  for (; all[n]; n++) {
-    /* Every plugin is found by its name and by each of its aliases. */
-    assert_ptr_equal(conn_plugin_find(all[n]->name), all[n]);
-    for (const char *const *a = all[n]->aliases; a && *a; a++)
-      assert_ptr_equal(conn_plugin_find(*a), all[n]);
-  }
-  assert_null(conn_plugin_find("no-such-connector"));
-  assert_null(conn_plugin_find(NULL));
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_record_init_null_and_empty),
       cmocka_unit_test(test_headers_repeat_and_null),
       cmocka_unit_test(test_record_copy_is_deep),
       cmocka_unit_test(test_batch_grows_clears_and_reuses),
-      cmocka_unit_test(test_registry_lookup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

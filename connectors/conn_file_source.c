@@ -1,0 +1,704 @@
+/*
+ * conn_file_source.c: the file source connector (`file-source`; Kafka's
+ * FileStreamSource), reading lines from a file or a glob of files and
+ * following appends like `tail -F`.
+ *
+ * Each file is a source partition {"filename": "<path>"}; a record's source
+ * offset is {"position": <byte offset after its line>, "inode": <inode>}.
+ * The framework commits the offset once the record is in the log and gives
+ * it back through conn_ctx_offset after a restart, so reading resumes at
+ * the first byte not yet delivered: no line is skipped or repeated. The
+ * inode is ours, not Kafka's (an offset set through the REST API may leave
+ * it out); it tells a restarted task that the path now names another file.
+ *
+ * A follower (file_follower_t) per path. Invariants:
+ *   1. pos is the byte offset after the last line emitted (or skipped):
+ *      the offset of the next record's first byte.
+ *   2. buf[start..len) holds the bytes read past pos, so
+ *      read_pos == pos + (len - start).
+ *   3. A line is emitted only once its '\n' has been read: a partial last
+ *      line waits in buf (the writer has not finished it). The one
+ *      exception is the end of a file rotated away, which will not grow.
+ *
+ * Following, checked when a read reaches the end of the file:
+ *   - truncation (copytruncate): the file is shorter than read_pos; read
+ *     again from 0 (the partial line read before is dropped: the rotated
+ *     copy holds it).
+ *   - rotation by rename (or removal): the path names another inode, or
+ *     nothing. The old descriptor is read to its end first (a writer may
+ *     have appended before the rename), its last partial line emitted,
+ *     then the new file is opened at 0. A path that does not exist yet is
+ *     retried at each poll (Kafka waits for the file too).
+ *
+ * Glob: the pattern is expanded again every scan.interval.ms; a new match
+ * whose inode is already followed under another path (a rotated file whose
+ * new name also matches) is not read twice.
+ *
+ * Lines end at '\n'; a '\r' before it is dropped (CRLF files). With
+ * format=json a line must be one JSON value: a malformed line is still
+ * returned, with the CONN_HEADER_ERROR header naming "<file>:<line>:<col>"
+ * (see connector.h), and blank lines are skipped. key.field and
+ * timestamp.field pick the record's key and timestamp from a JSON object.
+ */
+#include "conn_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FILE_READ_CHUNK 65536
+
+static const char *const file_formats[] = {"string", "json", NULL};
+
+/* Kafka's topic name rule: [a-zA-Z0-9._-], 1..249 characters, not "." or "..". */
+static int conn_file_source_topic_check(const char *v, char *msg, size_t len) {
+  size_t n = strlen(v);
+  if (n == 0 || n > 249 || strcmp(v, ".") == 0 || strcmp(v, "..") == 0) {
+    snprintf(msg, len, "a topic name has 1 to 249 characters and is not \".\" or \"..\"");
+    return -1;
+  }
+  if (strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n) {
+    snprintf(msg, len, "a topic name contains only ASCII letters, digits, '.', '_' and '-'");
+    return -1;
+  }
+  return 0;
+}
+
+static int conn_file_source_path_check(const char *v, char *msg, size_t len) {
+  if (v[0] == '\0') {
+    snprintf(msg, len, "must name a file or a glob of files");
+    return -1;
+  }
+  return 0;
+}
+
+static const conn_def_t conn_file_source_defs[] = {
+    {.name = "file", .type = CONN_T_STRING, .importance = CONN_IMP_HIGH, .group = "File",
+     .validate = conn_file_source_path_check,
+     .doc = "The file to read, or a glob of files (*, ? and [...] as in the shell). Each file is "
+            "one source partition {\"filename\": path}. Unlike Kafka, required: runnel does not "
+            "read standard input."},
+    {.name = "topic", .type = CONN_T_STRING, .importance = CONN_IMP_HIGH, .group = "File",
+     .validate = conn_file_source_topic_check,
+     .doc = "The topic to publish data to. Created when missing "
+            "(topic.creation.default.partitions)."},
+    {.name = "batch.size", .type = CONN_T_INT, .default_value = "2000", .min = 1,
+     .max = 1000000, .importance = CONN_IMP_LOW, .group = "File",
+     .doc = "The maximum number of records the source task can read from the file each time "
+            "it is polled."},
+    {.name = "format", .type = CONN_T_STRING, .default_value = "string", .choices = file_formats,
+     .importance = CONN_IMP_MEDIUM, .group = "Format",
+     .doc = "string: each line is the record value as is. json: each line must be one JSON "
+            "value (JSON Lines); a malformed line is reported as <file>:<line>:<col> and handled "
+            "by errors.tolerance; blank lines are skipped."},
+    {.name = "key.field", .type = CONN_T_STRING, .optional = true, .importance = CONN_IMP_MEDIUM,
+     .group = "Format",
+     .doc = "format=json: the record key is the value of this top-level field (a string's "
+            "characters, other values as JSON text); absent or null gives a null key."},
+    {.name = "timestamp.field", .type = CONN_T_STRING, .optional = true,
+     .importance = CONN_IMP_LOW, .group = "Format",
+     .doc = "format=json: the record timestamp comes from this top-level field: milliseconds "
+            "since the epoch (a number or a string of digits) or an ISO-8601 date-time "
+            "(2024-05-01T12:00:00Z, with optional fraction and offset). Unset or unparsable: "
+            "the time the record is appended."},
+    {.name = "scan.interval.ms", .type = CONN_T_LONG, .default_value = "1000", .min = 10,
+     .max = 86400000, .importance = CONN_IMP_LOW, .group = "File",
+     .doc = "How often a glob is expanded again to find new files."},
+    CONN_DEF_END,
+};
+
+static int conn_file_source_validate(const conn_config_t *cfg, const char **key, char *msg,
+                                     size_t len) {
+  const char *fmt = conn_get_string(conn_file_source_defs, cfg, "format");
+  bool json = fmt && strcmp(fmt, "json") == 0;
+  static const char *const json_only[] = {"key.field", "timestamp.field"};
+  for (size_t i = 0; i < 2; i++) {
+    if (!json && conn_config_get(cfg, json_only[i])) {
+      *key = json_only[i];
+      snprintf(msg, len, "%s needs format=json", json_only[i]);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+typedef struct {
+  char *path;
+  char *partition;    /* {"filename": path} */
+  int fd;             /* -1: not open (missing, or finished after rotation) */
+  dev_t dev;
+  ino_t ino;
+  int64_t pos, read_pos; /* see invariants 1 and 2 */
+  char *buf;
+  size_t start, len, cap;
+  int64_t line;       /* lines before pos, for file:line messages */
+  bool resumed;       /* the committed offset was consulted */
+  bool rotated;       /* the path names another file: drain, then switch */
+  bool warned_ts;     /* one warning per file about timestamp.field */
+} file_follower_t;
+
+typedef struct {
+  conn_ctx_t *ctx;
+  char *pattern;
+  bool is_glob;
+  char *topic;
+  size_t batch_size;
+  bool json;
+  char *key_field, *ts_field;
+  int64_t scan_ms, last_scan;
+  file_follower_t **files;
+  size_t nfiles, next;
+} file_source_t;
+
+static int64_t conn_file_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void conn_file_follower_free(file_follower_t *f) {
+  if (f->fd >= 0)
+    close(f->fd);
+  free(f->path);
+  free(f->partition);
+  free(f->buf);
+  free(f);
+}
+
+static void conn_file_follower_reset(file_follower_t *f) {
+  f->pos = f->read_pos = 0;
+  f->start = f->len = 0;
+  f->line = 0;
+}
+
+/* Counts the lines in the first `upto` bytes of fd; returns the count, or
+ * -1 when the byte before upto is not a '\n' (the offset does not fall at
+ * a line end: the file is not the one the offset was taken from), or on a
+ * read error. */
+static int64_t conn_file_count_lines(int fd, int64_t upto) {
+  char chunk[FILE_READ_CHUNK];
+  int64_t at = 0, lines = 0;
+  char last = '\n';
+  while (at < upto) {
+    size_t want = upto - at < (int64_t)sizeof chunk ? (size_t)(upto - at) : sizeof chunk;
+    ssize_t r = pread(fd, chunk, want, at);
+    if (r <= 0)
+      return -1;
+    for (ssize_t i = 0; i < r; i++)
+      lines += chunk[i] == '\n';
+    last = chunk[r - 1];
+    at += r;
+  }
+  return last == '\n' ? lines : -1;
+}
+
+/* Positions a newly opened follower: at the committed offset when it
+ * still fits the file, else at 0 (with a warning saying why). */
+static void conn_file_resume(file_source_t *s, file_follower_t *f, const struct stat *st) {
+  f->resumed = true;
+  char *off = conn_ctx_offset(s->ctx, f->partition);
+  if (!off)
+    return;
+  char err[256];
+  yajl_val v = conn_json_parse("offset", off, strlen(off), err, sizeof err);
+  const char *p = conn_json_scalar(conn_json_member(v, "position"));
+  const char *ino = conn_json_scalar(conn_json_member(v, "inode"));
+  char *end = NULL;
+  long long position = p ? strtoll(p, &end, 10) : -1;
+  if (!p || *end != '\0' || position < 0) {
+    conn_ctx_log(s->ctx, 1, "%s: committed offset %s has no valid \"position\"; reading from 0",
+                 f->path, off);
+  } else if (ino && strtoull(ino, NULL, 10) != (unsigned long long)st->st_ino) {
+    conn_ctx_log(s->ctx, 1,
+                 "%s: the file was replaced since offset %s was committed (inode %s, now %llu); "
+                 "reading the new file from 0",
+                 f->path, off, ino, (unsigned long long)st->st_ino);
+  } else if (position > st->st_size) {
+    conn_ctx_log(s->ctx, 1,
+                 "%s: the file (%lld bytes) is shorter than committed position %lld: it was "
+                 "truncated; reading from 0",
+                 f->path, (long long)st->st_size, position);
+  } else {
+    int64_t lines = conn_file_count_lines(f->fd, position);
+    if (lines < 0) {
+      conn_ctx_log(s->ctx, 1,
+                   "%s: committed position %lld is not at a line end: the file was rewritten; "
+                   "reading from 0",
+                   f->path, position);
+    } else {
+      f->pos = f->read_pos = position;
+      f->line = lines;
+      conn_ctx_log(s->ctx, 2, "%s: resuming at byte %lld (line %lld)", f->path, position,
+                   (long long)lines + 1);
+    }
+  }
+  yajl_tree_free(v);
+  free(off);
+}
+
+/* Opens f->path. Returns 0 (open, or missing: fd stays -1) or CONN_E_FAIL
+ * with err. */
+static int conn_file_open(file_source_t *s, file_follower_t *f, char *err, size_t errlen) {
+  int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return 0;
+    snprintf(err, errlen, "%s: %s", f->path, strerror(errno));
+    return CONN_E_FAIL;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    snprintf(err, errlen, "%s: not a regular file", f->path);
+    close(fd);
+    return CONN_E_FAIL;
+  }
+  f->fd = fd;
+  f->dev = st.st_dev;
+  f->ino = st.st_ino;
+  f->rotated = false;
+  conn_file_follower_reset(f);
+  if (!f->resumed)
+    conn_file_resume(s, f, &st);
+  return 0;
+}
+
+static file_follower_t *conn_file_follower_add(file_source_t *s, const char *path) {
+  file_follower_t **fs = realloc(s->files, (s->nfiles + 1) * sizeof *fs);
+  if (!fs)
+    return NULL;
+  s->files = fs;
+  file_follower_t *f = calloc(1, sizeof *f);
+  if (!f)
+    return NULL;
+  f->fd = -1;
+  f->path = strdup(path);
+  yajl_gen g = yajl_gen_alloc(NULL);
+  if (g) {
+    yajl_gen_map_open(g);
+    yajl_gen_string(g, (const unsigned char *)"filename", 8);
+    yajl_gen_string(g, (const unsigned char *)path, strlen(path));
+    yajl_gen_map_close(g);
+    const unsigned char *b;
+    size_t n;
+    if (yajl_gen_get_buf(g, &b, &n) == yajl_gen_status_ok)
+      f->partition = strndup((const char *)b, n);
+    yajl_gen_free(g);
+  }
+  if (!f->path || !f->partition) {
+    conn_file_follower_free(f);
+    return NULL;
+  }
+  s->files[s->nfiles++] = f;
+  return f;
+}
+
+/* Finds new files (and, for a glob, forgets followers whose file is gone
+ * for good). Returns 0 or CONN_E_FAIL with err. */
+static int conn_file_scan(file_source_t *s, char *err, size_t errlen) {
+  s->last_scan = conn_file_now_ms();
+  if (!s->is_glob) {
+    if (s->nfiles == 0 && !conn_file_follower_add(s, s->pattern)) {
+      snprintf(err, errlen, "out of memory");
+      return CONN_E_FAIL;
+    }
+    return 0;
+  }
+  glob_t g;
+  int grc = glob(s->pattern, GLOB_ERR, NULL, &g);
+  if (grc != 0 && grc != GLOB_NOMATCH) {
+    conn_ctx_log(s->ctx, 1, "%s: cannot expand the glob (%s)", s->pattern,
+                 grc == GLOB_NOSPACE ? "out of memory" : "read error");
+    return 0;
+  }
+  size_t nmatch = grc == 0 ? g.gl_pathc : 0;
+  for (size_t i = 0; i < nmatch; i++) {
+    const char *path = g.gl_pathv[i];
+    bool known = false;
+    for (size_t k = 0; k < s->nfiles && !known; k++)
+      known = strcmp(s->files[k]->path, path) == 0;
+    struct stat st;
+    if (known || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+      continue;
+    /* A file we already hold open under another name was renamed into
+     * the glob: it is being read already. */
+    bool held = false;
+    for (size_t k = 0; k < s->nfiles && !held; k++)
+      held = s->files[k]->fd >= 0 && s->files[k]->dev == st.st_dev &&
+             s->files[k]->ino == st.st_ino;
+    if (held)
+      continue;
+    file_follower_t *f = conn_file_follower_add(s, path);
+    int rc = f ? conn_file_open(s, f, err, errlen) : CONN_E_FAIL;
+    if (!f)
+      snprintf(err, errlen, "out of memory");
+    if (rc != 0) {
+      globfree(&g);
+      return rc;
+    }
+    if (f->fd >= 0)
+      conn_ctx_log(s->ctx, 2, "%s: following (matches %s)", path, s->pattern);
+  }
+  if (grc == 0)
+    globfree(&g);
+  /* Forget followers that are closed and whose path is gone. */
+  size_t w = 0;
+  for (size_t k = 0; k < s->nfiles; k++) {
+    file_follower_t *f = s->files[k];
+    if (f->fd < 0 && access(f->path, F_OK) != 0)
+      conn_file_follower_free(f);
+    else
+      s->files[w++] = f;
+  }
+  s->nfiles = w;
+  if (s->next >= s->nfiles)
+    s->next = 0;
+  return 0;
+}
+
+/* Parses an ISO-8601 date-time (YYYY-MM-DDTHH:MM:SS[.fff][Z|+hh:mm|-hh:mm],
+ * a space allowed for the T; no zone means UTC) into ms since the epoch.
+ * Returns 0 or -1. */
+static int conn_file_parse_iso(const char *s, int64_t *out) {
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  int n = 0;
+  if (sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+             &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n == 0)
+    return -1;
+  const char *p = s + n;
+  int64_t ms = 0;
+  if (*p == '.' || *p == ',') {
+    int digits = 0;
+    for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+      if (digits < 3)
+        ms = ms * 10 + (*p - '0');
+    if (digits == 0)
+      return -1;
+    for (; digits < 3; digits++)
+      ms *= 10;
+  }
+  int64_t zone = 0;
+  if (*p == 'Z' || *p == 'z') {
+    p++;
+  } else if (*p == '+' || *p == '-') {
+    int hh, mm, k = 0;
+    if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &k) != 2 || k != 5)
+      return -1;
+    zone = (hh * 60 + mm) * 60 * (*p == '+' ? 1 : -1);
+    p += 1 + k;
+  }
+  if (*p != '\0')
+    return -1;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  time_t t = timegm(&tm);
+  *out = ((int64_t)t - zone) * 1000 + ms;
+  return 0;
+}
+
+/* The record timestamp from a JSON field value, or -1. */
+static int64_t conn_file_timestamp(yajl_val v) {
+  const char *text = conn_json_scalar(v);
+  if (!text || YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v))
+    return -1;
+  char *end;
+  errno = 0;
+  long long n = strtoll(text, &end, 10);
+  if (*text && *end == '\0' && errno == 0 && n >= 0)
+    return n;
+  int64_t ms;
+  if (YAJL_IS_STRING(v) && conn_file_parse_iso(text, &ms) == 0)
+    return ms;
+  return -1;
+}
+
+/* Appends the record for one line (len bytes without the '\n'; eol is
+ * false for the last partial line of a rotated file). Returns 1 (added),
+ * 0 (blank JSON line skipped) or CONN_E_FAIL (out of memory). pos and line
+ * must already be past this line. */
+static int conn_file_emit(file_source_t *s, file_follower_t *f, const char *text, size_t len,
+                          conn_batch_t *out) {
+  if (len > 0 && text[len - 1] == '\r')
+    len--;
+  if (s->json) { /* text is not NUL-terminated: a bounded scan */
+    size_t i = 0;
+    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r'))
+      i++;
+    if (i == len)
+      return 0;
+  }
+  if (len > INT32_MAX) {
+    conn_ctx_log(s->ctx, 0, "%s:%" PRId64 ": a line of %zu bytes is over the 2 GiB record limit",
+                 f->path, f->line, len);
+    return CONN_E_FAIL;
+  }
+  conn_record_t *r = conn_batch_add(out);
+  if (!r)
+    return CONN_E_FAIL;
+  char offset[96];
+  snprintf(offset, sizeof offset, "{\"position\":%" PRId64 ",\"inode\":%llu}", f->pos,
+           (unsigned long long)f->ino);
+  if (conn_record_set_topic(r, s->topic) != 0 ||
+      conn_record_set_value(r, text, (int32_t)len) != 0 ||
+      (r->source_partition = strdup(f->partition)) == NULL ||
+      (r->source_offset = strdup(offset)) == NULL)
+    return CONN_E_FAIL;
+  if (!s->json)
+    return 1;
+  char err[512];
+  yajl_val v = conn_json_parse_line(f->path, f->line, text, len, err, sizeof err);
+  if (!v) {
+    /* Kept, never dropped: the framework applies errors.tolerance. */
+    conn_ctx_log(s->ctx, 1, "%s", err);
+    return conn_record_add_header(r, CONN_HEADER_ERROR, err, (int32_t)strlen(err)) == 0
+               ? 1
+               : CONN_E_FAIL;
+  }
+  int rc = 1;
+  if (s->key_field) {
+    yajl_val k = conn_json_member(v, s->key_field);
+    const char *scalar = conn_json_scalar(k);
+    if (scalar) {
+      if (conn_record_set_key(r, scalar, (int32_t)strlen(scalar)) != 0)
+        rc = CONN_E_FAIL;
+    } else if (k && !YAJL_IS_NULL(k)) {
+      size_t n;
+      char *js = conn_json_text(k, &n);
+      if (!js || conn_record_set_key(r, js, (int32_t)n) != 0)
+        rc = CONN_E_FAIL;
+      free(js);
+    }
+  }
+  if (s->ts_field) {
+    yajl_val t = conn_json_member(v, s->ts_field);
+    r->timestamp = conn_file_timestamp(t);
+    if (r->timestamp < 0 && t && !f->warned_ts) {
+      f->warned_ts = true;
+      conn_ctx_log(s->ctx, 1,
+                   "%s:%" PRId64 ": %s is neither epoch milliseconds nor an ISO-8601 date-time; "
+                   "using the append time (warned once per file)",
+                   f->path, f->line, s->ts_field);
+    }
+  }
+  yajl_tree_free(v);
+  return rc;
+}
+
+/* Emits the complete lines in f's buffer, up to room records. Returns the
+ * number added or CONN_E_FAIL. */
+static int conn_file_drain_buffer(file_source_t *s, file_follower_t *f, conn_batch_t *out,
+                                  size_t room) {
+  int added = 0;
+  while ((size_t)added < room && f->start < f->len) {
+    char *line = f->buf + f->start;
+    char *nl = memchr(line, '\n', f->len - f->start);
+    if (!nl)
+      break;
+    size_t n = (size_t)(nl - line);
+    f->pos += (int64_t)n + 1;
+    f->line++;
+    f->start += n + 1;
+    int rc = conn_file_emit(s, f, line, n, out);
+    if (rc < 0)
+      return rc;
+    added += rc;
+  }
+  if (f->start == f->len)
+    f->start = f->len = 0;
+  return added;
+}
+
+/* Reads more of f into its buffer. Returns the bytes read, 0 at the end,
+ * or CONN_E_RETRY with err. */
+static ssize_t conn_file_read(file_follower_t *f, char *err, size_t errlen) {
+  if (f->start > 0 && f->start == f->len)
+    f->start = f->len = 0;
+  if (f->start > 0 && f->cap - f->len < FILE_READ_CHUNK) { /* compact */
+    memmove(f->buf, f->buf + f->start, f->len - f->start);
+    f->len -= f->start;
+    f->start = 0;
+  }
+  if (f->cap - f->len < FILE_READ_CHUNK) {
+    size_t cap = f->cap ? f->cap * 2 : 2 * FILE_READ_CHUNK;
+    char *b = realloc(f->buf, cap);
+    if (!b) {
+      snprintf(err, errlen, "%s: out of memory for a %zu-byte line", f->path, f->len - f->start);
+      return CONN_E_RETRY;
+    }
+    f->buf = b;
+    f->cap = cap;
+  }
+  ssize_t r = pread(f->fd, f->buf + f->len, FILE_READ_CHUNK, f->read_pos);
+  if (r < 0) {
+    snprintf(err, errlen, "%s: read at byte %" PRId64 ": %s", f->path, f->read_pos,
+             strerror(errno));
+    return CONN_E_RETRY;
+  }
+  f->len += (size_t)r;
+  f->read_pos += r;
+  return r;
+}
+
+/* At the end of f's data: checks for truncation and rotation. Returns 1
+ * when there may be more to read now, 0 when not, or CONN_E_FAIL. */
+static int conn_file_at_end(file_source_t *s, file_follower_t *f, conn_batch_t *out, int *added,
+                            char *err, size_t errlen) {
+  struct stat st;
+  if (fstat(f->fd, &st) == 0 && st.st_size < f->read_pos) {
+    conn_ctx_log(s->ctx, 2, "%s: truncated to %lld bytes (was read to %" PRId64 "); reading from 0",
+                 f->path, (long long)st.st_size, f->read_pos);
+    conn_file_follower_reset(f);
+    return 1;
+  }
+  struct stat now;
+  bool same = stat(f->path, &now) == 0 && now.st_dev == f->dev && now.st_ino == f->ino;
+  if (same)
+    return 0;
+  if (!f->rotated) {
+    /* Read the old file once more: the writer may have appended between
+     * our last read and the rename. */
+    f->rotated = true;
+    return 1;
+  }
+  if (f->start < f->len) { /* the rotated file's last line, without '\n' */
+    size_t n = f->len - f->start;
+    f->pos += (int64_t)n;
+    f->line++;
+    int rc = conn_file_emit(s, f, f->buf + f->start, n, out);
+    if (rc < 0)
+      return rc;
+    *added += rc;
+  }
+  conn_ctx_log(s->ctx, 2, "%s: rotated after %" PRId64 " bytes; following the new file", f->path,
+               f->pos);
+  close(f->fd);
+  f->fd = -1;
+  conn_file_follower_reset(f);
+  int rc = conn_file_open(s, f, err, errlen);
+  return rc < 0 ? rc : f->fd >= 0;
+}
+
+/* Reads up to room records from f. Returns the number added, or a
+ * CONN_E_* code with err. */
+static int conn_file_follow(file_source_t *s, file_follower_t *f, conn_batch_t *out, size_t room,
+                            char *err, size_t errlen) {
+  if (f->fd < 0) {
+    int rc = conn_file_open(s, f, err, errlen);
+    if (rc < 0 || f->fd < 0)
+      return rc;
+  }
+  int added = 0;
+  for (;;) {
+    int rc = conn_file_drain_buffer(s, f, out, room - (size_t)added);
+    if (rc < 0)
+      return rc;
+    added += rc;
+    if ((size_t)added >= room)
+      return added;
+    ssize_t r = conn_file_read(f, err, errlen);
+    if (r < 0)
+      return (int)r;
+    if (r > 0)
+      continue;
+    int more = conn_file_at_end(s, f, out, &added, err, errlen);
+    if (more < 0)
+      return more;
+    if (!more || f->fd < 0 || (size_t)added >= room)
+      return added;
+  }
+}
+
+static void conn_file_source_stop(void *task) {
+  file_source_t *s = task;
+  for (size_t i = 0; i < s->nfiles; i++)
+    conn_file_follower_free(s->files[i]);
+  free(s->files);
+  free(s->pattern);
+  free(s->topic);
+  free(s->key_field);
+  free(s->ts_field);
+  memset(s, 0, sizeof *s);
+}
+
+static char *conn_file_strdup_opt(const char *s) {
+  return s ? strdup(s) : NULL;
+}
+
+static int conn_file_source_start(void *task, conn_ctx_t *ctx, const conn_config_t *cfg,
+                                  char *err, size_t errlen) {
+  file_source_t *s = task;
+  const conn_def_t *d = conn_file_source_defs;
+  s->ctx = ctx;
+  s->pattern = conn_file_strdup_opt(conn_get_string(d, cfg, "file"));
+  s->topic = conn_file_strdup_opt(conn_get_string(d, cfg, "topic"));
+  s->key_field = conn_file_strdup_opt(conn_get_string(d, cfg, "key.field"));
+  s->ts_field = conn_file_strdup_opt(conn_get_string(d, cfg, "timestamp.field"));
+  s->batch_size = (size_t)conn_get_long(d, cfg, "batch.size");
+  s->scan_ms = conn_get_long(d, cfg, "scan.interval.ms");
+  const char *fmt = conn_get_string(d, cfg, "format");
+  s->json = fmt && strcmp(fmt, "json") == 0;
+  if (!s->pattern || !s->topic) {
+    snprintf(err, errlen, "%s", !s->pattern ? "file: missing" : "topic: missing");
+    conn_file_source_stop(s);
+    return CONN_E_FAIL;
+  }
+  s->is_glob = strpbrk(s->pattern, "*?[") != NULL;
+  int rc = conn_file_scan(s, err, errlen);
+  if (rc == 0 && !s->is_glob)
+    rc = conn_file_open(s, s->files[0], err, errlen);
+  if (rc != 0) {
+    conn_file_source_stop(s);
+    return rc;
+  }
+  if (!s->is_glob && s->files[0]->fd < 0)
+    conn_ctx_log(ctx, 1, "%s does not exist yet; waiting for it to be created", s->pattern);
+  return CONN_OK;
+}
+
+static int conn_file_source_poll(void *task, conn_batch_t *out, size_t max, char *err,
+                                 size_t errlen) {
+  file_source_t *s = task;
+  size_t limit = max < s->batch_size ? max : s->batch_size;
+  if (s->is_glob && conn_file_now_ms() - s->last_scan >= s->scan_ms) {
+    int rc = conn_file_scan(s, err, errlen);
+    if (rc != 0)
+      return rc;
+  }
+  size_t added = 0;
+  /* Round robin, so one busy file does not starve the others. */
+  for (size_t k = 0; k < s->nfiles && added < limit; k++) {
+    file_follower_t *f = s->files[(s->next + k) % s->nfiles];
+    int rc = conn_file_follow(s, f, out, limit - added, err, errlen);
+    if (rc < 0)
+      return rc;
+    added += (size_t)rc;
+  }
+  if (s->nfiles)
+    s->next = (s->next + 1) % s->nfiles;
+  return (int)added;
+}
+
+static const char *const conn_file_source_aliases[] = {
+    "FileStreamSource", "FileStreamSourceConnector",
+    "org.apache.kafka.connect.file.FileStreamSourceConnector", NULL};
+
+const conn_plugin_t conn_file_source_plugin = {
+    .name = "file-source",
+    .aliases = conn_file_source_aliases,
+    .kind = CONN_SOURCE,
+    .version = "1.0",
+    .defs = conn_file_source_defs,
+    .validate = conn_file_source_validate,
+    .task_configs = NULL, /* one task: a file is read in order by one reader */
+    .task_size = sizeof(file_source_t),
+    .start = conn_file_source_start,
+    .stop = conn_file_source_stop,
+    .poll = conn_file_source_poll,
+};
