@@ -1,0 +1,397 @@
+/*
+ * conn_dialect_postgres.c: the PostgreSQL dialect (libpq) of the
+ * JDBC-style connectors.
+ *
+ * connection.url is a libpq connection URI (postgresql://user@host:port/db
+ * or postgres://..., optionally prefixed with jdbc:, query parameters such
+ * as ?sslmode= or ?host=/socket/dir allowed), passed to PQconnectdbParams
+ * with expand_dbname; connection.user and connection.password, when set,
+ * override the URI's. A connect_timeout of 5 s applies unless the URI sets
+ * one.
+ *
+ * Every value travels as a text parameter of the extended protocol (server
+ * infers its type from the column): never spliced into SQL. Statements the
+ * sink runs for every batch are prepared once per connection (PQprepare,
+ * names r1, r2, ...) and cached by their text.
+ *
+ * Sessions run with TimeZone=UTC, so timestamps read by the source are
+ * rendered the same whatever the server's default.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "conn_jdbc_int.h"
+
+#define PG_CACHE 64
+
+/* Type OIDs of pg_type.h (stable across server versions). */
+#define PG_BOOLOID 16
+#define PG_INT8OID 20
+#define PG_INT2OID 21
+#define PG_INT4OID 23
+#define PG_OIDOID 26
+#define PG_FLOAT4OID 700
+#define PG_FLOAT8OID 701
+#define PG_NUMERICOID 1700
+
+typedef struct {
+  char *sql;
+  char name[16];
+  uint64_t used;
+} pg_cached_t;
+
+struct conn_jdbc_db {
+  PGconn *conn;
+  pg_cached_t cache[PG_CACHE];
+  uint64_t tick;
+  unsigned next_name;
+};
+
+struct conn_jdbc_rows {
+  PGresult *res;
+  int row, nrows;
+  double d; /* scratch for col_value */
+};
+
+static int pg_check_url(const char *url, char *msg, size_t len) {
+  if (strncmp(url, "postgresql://", 13) != 0 && strncmp(url, "postgres://", 11) != 0) {
+    snprintf(msg, len, "must start with postgresql:// (e.g. postgresql://user@host:5432/db)");
+    return -1;
+  }
+  char *perr = NULL;
+  PQconninfoOption *opts = PQconninfoParse(url, &perr);
+  if (!opts) {
+    snprintf(msg, len, "not a valid PostgreSQL URI: %s", perr ? perr : "out of memory");
+    if (perr) {
+      size_t n = strlen(msg);
+      while (n > 0 && msg[n - 1] == '\n') msg[--n] = '\0';
+    }
+    PQfreemem(perr);
+    return -1;
+  }
+  PQconninfoFree(opts);
+  return 0;
+}
+
+/* libpq messages end with a newline; ours are one line. */
+static void pg_msg(char *err, size_t errlen, const char *what, const char *m) {
+  snprintf(err, errlen, "postgresql: %s%s", what, m ? m : "");
+  size_t n = strlen(err);
+  while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' ')) err[--n] = '\0';
+  for (char *p = err; *p; p++)
+    if (*p == '\n') *p = ' ';
+}
+
+static void pg_notice(void *arg, const char *message) { (void)arg, (void)message; }
+
+static void pg_close(conn_jdbc_db_t *c) {
+  if (!c) return;
+  for (int i = 0; i < PG_CACHE; i++) free(c->cache[i].sql);
+  PQfinish(c->conn);
+  free(c);
+}
+
+static int pg_connect(const char *url, const char *user, const char *password, bool create,
+                      conn_jdbc_db_t **out, char *err, size_t errlen) {
+  (void)create;
+  *out = NULL;
+  conn_jdbc_db_t *c = calloc(1, sizeof *c);
+  if (!c) return JDBC_E_NOMEM;
+  /* Later keywords override earlier ones, including what the URI expands
+   * to: the timeout goes first (the URI may set its own), the explicit
+   * user and password last. */
+  const char *keys[6], *vals[6];
+  int n = 0;
+  keys[n] = "connect_timeout", vals[n++] = "5";
+  keys[n] = "application_name", vals[n++] = "runnel";
+  keys[n] = "dbname", vals[n++] = url;
+  if (user && *user) keys[n] = "user", vals[n++] = user;
+  if (password && *password) keys[n] = "password", vals[n++] = password;
+  keys[n] = NULL, vals[n] = NULL;
+  c->conn = PQconnectdbParams(keys, vals, 1);
+  if (!c->conn || PQstatus(c->conn) != CONNECTION_OK) {
+    pg_msg(err, errlen, "cannot connect: ", c->conn ? PQerrorMessage(c->conn) : "out of memory");
+    pg_close(c);
+    return JDBC_E_CONN;
+  }
+  PQsetNoticeProcessor(c->conn, pg_notice, NULL);
+  PGresult *res = PQexec(c->conn, "SET TIME ZONE 'UTC'");
+  int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+  PQclear(res);
+  if (!ok) {
+    pg_msg(err, errlen, "", PQerrorMessage(c->conn));
+    pg_close(c);
+    return JDBC_E_CONN;
+  }
+  *out = c;
+  return JDBC_OK;
+}
+
+/* Connection trouble (class 08), shutdown or restart (57P01..57P03),
+ * resource shortage (53), serialization failure and deadlock are retried;
+ * anything else is about the statement. */
+static int pg_fail(conn_jdbc_db_t *c, PGresult *res, char *err, size_t errlen) {
+  pg_msg(err, errlen, "", res ? PQresultErrorMessage(res) : PQerrorMessage(c->conn));
+  if (!res || PQstatus(c->conn) != CONNECTION_OK) return JDBC_E_CONN;
+  const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+  if (!state) return JDBC_E_CONN;
+  if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+      strncmp(state, "53", 2) == 0 || strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+    return JDBC_E_CONN;
+  return JDBC_E_DATA;
+}
+
+/* Text forms of n parameters: numbers are formatted into scratch (32
+ * bytes each), text is passed as is. */
+typedef struct {
+  const char **values;
+  int *lengths;
+  char *scratch;
+} pg_params_t;
+
+static int pg_params(pg_params_t *pp, const conn_jdbc_val_t *p, int n) {
+  memset(pp, 0, sizeof *pp);
+  if (n == 0) return JDBC_OK;
+  pp->values = malloc((size_t)n * sizeof *pp->values);
+  pp->lengths = malloc((size_t)n * sizeof *pp->lengths);
+  pp->scratch = malloc((size_t)n * 32);
+  if (!pp->values || !pp->lengths || !pp->scratch) return JDBC_E_NOMEM;
+  for (int i = 0; i < n; i++) {
+    char *s = pp->scratch + (size_t)i * 32;
+    pp->lengths[i] = 0;
+    switch (p[i].type) {
+    case JDBC_INT:
+      snprintf(s, 32, "%lld", (long long)p[i].i);
+      pp->values[i] = s;
+      break;
+    case JDBC_BOOL:
+      pp->values[i] = p[i].i ? "true" : "false";
+      break;
+    case JDBC_DOUBLE:
+      if (isnan(p[i].d)) pp->values[i] = "NaN";
+      else if (isinf(p[i].d)) pp->values[i] = p[i].d > 0 ? "Infinity" : "-Infinity";
+      else snprintf(s, 32, "%.17g", p[i].d), pp->values[i] = s;
+      break;
+    case JDBC_TEXT:
+    case JDBC_NUMERIC:
+      /* Text parameters are NUL-terminated C strings for libpq: values
+       * come from yajl or from our own buffers, which are. */
+      pp->values[i] = p[i].s;
+      break;
+    default:
+      pp->values[i] = NULL;
+      break;
+    }
+  }
+  return JDBC_OK;
+}
+
+static void pg_params_free(pg_params_t *pp) {
+  free(pp->values);
+  free(pp->lengths);
+  free(pp->scratch);
+}
+
+/* The name of the prepared statement for sql, preparing it when needed. */
+static int pg_prepared(conn_jdbc_db_t *c, const char *sql, int n, const char **name, char *err,
+                       size_t errlen) {
+  int victim = 0;
+  for (int i = 0; i < PG_CACHE; i++) {
+    if (c->cache[i].sql && strcmp(c->cache[i].sql, sql) == 0) {
+      c->cache[i].used = ++c->tick;
+      *name = c->cache[i].name;
+      return JDBC_OK;
+    }
+    if (c->cache[i].used < c->cache[victim].used) victim = i;
+  }
+  pg_cached_t *e = &c->cache[victim];
+  if (e->sql) {
+    char dealloc[32];
+    snprintf(dealloc, sizeof dealloc, "DEALLOCATE %s", e->name);
+    PGresult *res = PQexec(c->conn, dealloc);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    int rc = ok ? JDBC_OK : pg_fail(c, res, err, errlen);
+    PQclear(res);
+    free(e->sql);
+    memset(e, 0, sizeof *e);
+    if (!ok) return rc;
+  }
+  char fresh[16];
+  snprintf(fresh, sizeof fresh, "r%u", ++c->next_name);
+  PGresult *res = PQprepare(c->conn, fresh, sql, n, NULL);
+  if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+    int rc = pg_fail(c, res, err, errlen);
+    PQclear(res);
+    return rc;
+  }
+  PQclear(res);
+  e->sql = strdup(sql);
+  if (!e->sql) return JDBC_E_NOMEM;
+  memcpy(e->name, fresh, sizeof fresh);
+  e->used = ++c->tick;
+  *name = e->name;
+  return JDBC_OK;
+}
+
+static int pg_run(conn_jdbc_db_t *c, const char *sql, const conn_jdbc_val_t *params, int n,
+                  bool cache, PGresult **out, char *err, size_t errlen) {
+  *out = NULL;
+  if (PQstatus(c->conn) != CONNECTION_OK) {
+    pg_msg(err, errlen, "connection lost: ", PQerrorMessage(c->conn));
+    return JDBC_E_CONN;
+  }
+  pg_params_t pp;
+  int rc = pg_params(&pp, params, n);
+  if (rc != JDBC_OK) {
+    pg_params_free(&pp);
+    return rc;
+  }
+  PGresult *res;
+  if (cache) {
+    const char *name = NULL;
+    rc = pg_prepared(c, sql, n, &name, err, errlen);
+    if (rc != JDBC_OK) {
+      pg_params_free(&pp);
+      return rc;
+    }
+    res = PQexecPrepared(c->conn, name, n, pp.values, NULL, NULL, 0);
+  } else {
+    res = PQexecParams(c->conn, sql, n, NULL, pp.values, NULL, NULL, 0);
+  }
+  pg_params_free(&pp);
+  ExecStatusType st = PQresultStatus(res);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    rc = pg_fail(c, res, err, errlen);
+    PQclear(res);
+    return rc;
+  }
+  *out = res;
+  return JDBC_OK;
+}
+
+static int pg_exec(conn_jdbc_db_t *c, const char *sql, const conn_jdbc_val_t *params, int n,
+                   bool cache, int64_t *changes, char *err, size_t errlen) {
+  PGresult *res;
+  int rc = pg_run(c, sql, params, n, cache, &res, err, errlen);
+  if (rc != JDBC_OK) return rc;
+  if (changes) *changes = strtoll(PQcmdTuples(res), NULL, 10);
+  PQclear(res);
+  return JDBC_OK;
+}
+
+static int pg_query(conn_jdbc_db_t *c, const char *sql, const conn_jdbc_val_t *params, int n,
+                    conn_jdbc_rows_t **out, char *err, size_t errlen) {
+  *out = NULL;
+  PGresult *res;
+  int rc = pg_run(c, sql, params, n, false, &res, err, errlen);
+  if (rc != JDBC_OK) return rc;
+  conn_jdbc_rows_t *r = calloc(1, sizeof *r);
+  if (!r) {
+    PQclear(res);
+    return JDBC_E_NOMEM;
+  }
+  r->res = res;
+  r->row = -1;
+  r->nrows = PQntuples(res);
+  *out = r;
+  return JDBC_OK;
+}
+
+static int pg_next(conn_jdbc_rows_t *r, char *err, size_t errlen) {
+  (void)err, (void)errlen;
+  if (r->row + 1 >= r->nrows) return 0;
+  r->row++;
+  return 1;
+}
+
+static int pg_ncols(conn_jdbc_rows_t *r) { return PQnfields(r->res); }
+
+static const char *pg_col_name(conn_jdbc_rows_t *r, int i) { return PQfname(r->res, i); }
+
+static void pg_col_value(conn_jdbc_rows_t *r, int i, conn_jdbc_val_t *v) {
+  memset(v, 0, sizeof *v);
+  if (PQgetisnull(r->res, r->row, i)) {
+    v->type = JDBC_NULL;
+    return;
+  }
+  const char *s = PQgetvalue(r->res, r->row, i);
+  v->s = s;
+  v->len = (size_t)PQgetlength(r->res, r->row, i);
+  v->type = JDBC_TEXT;
+  switch (PQftype(r->res, i)) {
+  case PG_BOOLOID:
+    v->type = JDBC_BOOL;
+    v->i = s[0] == 't';
+    break;
+  case PG_INT2OID:
+  case PG_INT4OID:
+  case PG_INT8OID:
+  case PG_OIDOID:
+    v->type = JDBC_INT;
+    v->i = strtoll(s, NULL, 10);
+    break;
+  case PG_FLOAT4OID:
+  case PG_FLOAT8OID:
+    v->d = strtod(s, NULL);
+    /* NaN and infinities have no JSON number: they stay text. */
+    if (isfinite(v->d)) v->type = JDBC_DOUBLE;
+    break;
+  case PG_NUMERICOID:
+    if (strcmp(s, "NaN") != 0 && strstr(s, "Infinity") == NULL) v->type = JDBC_NUMERIC;
+    break;
+  default:
+    break;
+  }
+}
+
+static void pg_rows_close(conn_jdbc_rows_t *r) {
+  if (!r) return;
+  PQclear(r->res);
+  free(r);
+}
+
+static const char *pg_type_name(conn_jdbc_type_t t) {
+  switch (t) {
+  case JDBC_INT:
+    return "BIGINT";
+  case JDBC_DOUBLE:
+    return "DOUBLE PRECISION";
+  case JDBC_BOOL:
+    return "BOOLEAN";
+  case JDBC_NUMERIC:
+    return "NUMERIC";
+  default:
+    return "TEXT";
+  }
+}
+
+const conn_jdbc_dialect_t conn_dialect_postgres = {
+    .name = "postgresql",
+    .url_example = "postgresql://user@host:5432/db",
+    .param_prefix = '$',
+    .ident_nocase = false,
+    .upsert_same_key_twice = false,
+    .max_params = 65535,
+    .check_url = pg_check_url,
+    .connect = pg_connect,
+    .close = pg_close,
+    .exec = pg_exec,
+    .query = pg_query,
+    .next = pg_next,
+    .ncols = pg_ncols,
+    .col_name = pg_col_name,
+    .col_value = pg_col_value,
+    .rows_close = pg_rows_close,
+    .type_name = pg_type_name,
+    .columns_sql = "SELECT column_name FROM information_schema.columns "
+                   "WHERE table_schema = current_schema() AND table_name = $1 "
+                   "ORDER BY ordinal_position",
+    /* Timestamp modes need a timestamp, timestamptz or date column.
+     * extract() is exact (numeric) since PostgreSQL 14. */
+    .ts_us_format = "(extract(epoch from %1$s) * 1000000)::bigint",
+    .now_us_sql = "(extract(epoch from now()) * 1000000)::bigint",
+};
