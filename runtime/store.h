@@ -178,6 +178,69 @@ int store_set_changelog_topic(store_t *s, const char *topic, int32_t partition);
 /* Reads a committed offset: 1 and *offset set, 0 when none, < 0 error. */
 int store_db_offset(store_db_t *db, const char *topic, int32_t partition, int64_t *offset);
 
+/* ---- window stores (store_window.c) -------------------------------------
+ *
+ * A window store holds one value per (key, window): the aggregates of
+ * windowed operations and the buffers of stream-stream joins. It is a
+ * store like the others (same cache, changelog, commit and restore), whose
+ * keys are window keys:
+ *
+ *   u32 big-endian key length | key bytes | start | end
+ *
+ * start and end are int64 milliseconds, big-endian with the sign bit
+ * flipped, so byte order is numeric order. All windows of one key are
+ * contiguous, ordered by (start, end): a fetch by (key, start range) is one
+ * B-tree range scan. The changelog carries the same keys (Kafka Streams'
+ * windowed changelogs carry key + timestamp the same way).
+ *
+ * Expiry in bulk: the table has an index on its keys' last 8 bytes (the
+ * window end), so store_window_expire deletes every window ending before
+ * a time with one DELETE that walks that index range only; expired rows
+ * are never scanned one by one across the store. The cache is walked
+ * (it is bounded by cache_bytes). Expiry writes no changelog tombstones
+ * (Kafka Streams drops whole segments without them either); a restore
+ * may bring expired windows back, and the runtime expires them again from
+ * the restored stream time before processing. */
+
+/* Bytes of a window key beyond the key itself. */
+#define STORE_WINDOW_KEY_EXTRA 20
+
+/* Opens (creating its table and end index) the window store `name`; as
+ * store_open otherwise. The store's get/put/range work on window keys
+ * (store_window_key); the functions below are the usual way in. */
+int store_window_open(store_db_t *db, const char *name, size_t cache_bytes, store_t **out,
+                      char *err, size_t errlen);
+/* Whether s was opened with store_window_open. */
+bool store_is_window(const store_t *s);
+
+/* Writes the window key of (key, start, end) into buf, which holds at
+ * least klen + STORE_WINDOW_KEY_EXTRA bytes; returns its length. */
+size_t store_window_key(void *buf, const void *key, size_t klen, int64_t start, int64_t end);
+/* Splits a window key: 0, or -EINVAL when wk is not one. *key points into wk. */
+int store_window_key_parse(const void *wk, size_t wlen, const void **key, size_t *klen,
+                           int64_t *start, int64_t *end);
+
+/* get / put (val NULL deletes) of one window, as store_get / store_put. */
+int store_window_get(store_t *s, const void *key, size_t klen, int64_t start, int64_t end,
+                     const void **val, size_t *vlen);
+int store_window_put(store_t *s, const void *key, size_t klen, int64_t start, int64_t end,
+                     const void *val, size_t vlen);
+
+/* Calls fn for every window of key with start_from <= start <= start_to,
+ * in (start, end) order, cache and SQLite merged (as store_range). fn
+ * returns non-zero to stop; val is valid during the call only; fn must not
+ * put into any store of this db. 0 or < 0. */
+typedef int (*store_window_fn)(void *opaque, int64_t start, int64_t end, const void *val,
+                               size_t vlen);
+int store_window_fetch(store_t *s, const void *key, size_t klen, int64_t start_from,
+                       int64_t start_to, store_window_fn fn, void *opaque);
+
+/* Deletes every window with end < end_before, from the cache (dirty
+ * entries too: their updates are dropped) and, inside the open
+ * transaction that the next store_db_commit commits, from SQLite: state
+ * and input positions stay in step after a crash. 0 or < 0. */
+int store_window_expire(store_t *s, int64_t end_before);
+
 /* Restore: writes straight to SQLite (no cache, no changelog) inside one
  * transaction per store_restore_done; val NULL deletes. Restore before
  * processing: store_restore_done returns -EBUSY while evicted entries of
@@ -191,6 +254,7 @@ int store_restore_done(store_t *s, const char *changelog_topic, int32_t partitio
 /* Cache statistics for metrics. */
 typedef struct {
   uint64_t hits, misses, puts, evictions, flushed;
+  uint64_t expired;          /* windows deleted by store_window_expire */
   size_t bytes, entries;
 } store_stats_t;
 void store_stats(const store_t *s, store_stats_t *st);

@@ -365,6 +365,7 @@ int store_db_open(const char *path, store_db_t **out, bool *was_reset, char *err
 static void store__store_free(store_t *s) {
   for (int i = 0; i < STORE__Q_COUNT; i++)
     sqlite3_finalize(s->q[i]);
+  sqlite3_finalize(s->expire);
   store__cache_free(s);
   free(s->changes);
   free(s->clog_topic);
@@ -458,7 +459,7 @@ int store_set_changelog_topic(store_t *s, const char *topic, int32_t partition) 
 
 /* ---- transactions -------------------------------------------------------- */
 
-static int store__begin(store_db_t *db) {
+int store__begin(store_db_t *db) {
   if (db->in_txn)
     return SQLITE_OK;
   int rc = store__step_done(db->begin);

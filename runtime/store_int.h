@@ -77,6 +77,10 @@ struct store_s {
   int32_t clog_partition;
   int64_t clog_end;           /* last end reported by the callback */
   bool clog_pending;          /* clog_end not yet committed */
+
+  /* window stores (store_window.c) */
+  bool window;                /* keys are window keys */
+  sqlite3_stmt *expire;       /* DELETE by the indexed window end */
 };
 
 struct store_db_s {
@@ -118,6 +122,8 @@ int store__sqlite_err(int rc);
  * (and err when given); returns the mapped code. s may be NULL. */
 int store__fail(store_db_t *db, const store_t *s, int rc, const char *what, char *err,
                 size_t errlen);
+/* BEGIN IMMEDIATE unless a transaction is open. A SQLite result code. */
+int store__begin(store_db_t *db);
 /* Flushes every dirty entry of s through the eviction callback into the
  * open transaction (begun if needed); the entries become clean. 0 or <0
  * (entries stay dirty). */

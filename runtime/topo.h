@@ -88,7 +88,19 @@ typedef struct {
   char *changelog;          /* "<job>-<store>-changelog"; NULL for a global table */
   int sub;                  /* -1 for a global table */
   char *global_topic;       /* a global table's topic (its only source of truth), or NULL */
+  bool window;              /* a window store (store_window_open) */
+  int64_t retention;        /* window stores: windows ending more than this
+                               before stream time are expired (ms) */
 } topo_store_t;
+
+/* A punctuator (job:punctuate, or an operator's own, e.g. suppression):
+ * runnel._punctuate(id, timestamp) runs it in a task of sub-topology sub. */
+typedef struct {
+  int id;                   /* 1-based, as Lua numbers them */
+  int sub;
+  int64_t interval;         /* ms; 0: every advance of stream time */
+  bool wall_clock;          /* else stream time */
+} topo_punct_t;
 
 typedef struct {
   char *name;
@@ -109,6 +121,8 @@ typedef struct {
   int nstores;
   topo_internal_t *internals;
   int ninternals;
+  topo_punct_t *puncts;
+  int npuncts;
   char *describe_json;      /* GET /jobs/{name}: sub-topologies, nodes, stores, topics */
   luavm_options_t vm_options;
 } topo_job_t;
@@ -179,6 +193,8 @@ typedef struct {
   uint64_t process_ns;      /* time in processing, for the latency metric */
   uint64_t commits, commit_ns;
   uint64_t restored;        /* changelog records replayed when opening */
+  uint64_t late_dropped;    /* records dropped because their windows had closed */
+  uint64_t punctuations;    /* punctuator calls */
 } topo_task_stats_t;
 
 /* Opens the task (job, sub-topology sub, partition): its store database at
@@ -218,6 +234,20 @@ int topo_task_flush(topo_task_t *task, char *err, size_t errlen);
 /* Flushes outputs, then commits state and input positions in one SQLite
  * transaction (changelogs appended first). */
 int topo_task_commit(topo_task_t *task, char *err, size_t errlen);
+
+/* Stream time: the largest event timestamp the task has seen (-1: none
+ * yet). It advances before the record's operators run, is committed with
+ * the input positions (and in the checkpoint), and resumes from there
+ * after a restart, so windows close at the same records again. */
+int64_t topo_task_stream_time(const topo_task_t *task);
+
+/* Wall-clock punctuation: the first call schedules the task's wall-clock
+ * punctuators at now_ms + interval; later calls run those that are due
+ * (once each, however many intervals passed, as Kafka Streams does). The
+ * worker calls it with its clock, the test driver on advance_wall_clock.
+ * Outputs are buffered as for records. 0, or < 0 when a punctuator failed
+ * and the job does not tolerate errors (err says why). */
+int topo_task_wall_clock(topo_task_t *task, int64_t now_ms, char *err, size_t errlen);
 
 const topo_task_stats_t *topo_task_stats(const topo_task_t *task);
 /* Cache hits and misses summed over the task's stores. */

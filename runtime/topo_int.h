@@ -20,6 +20,10 @@ typedef struct {
   int32_t partition;
   const log_record_t *rec;
   int64_t out_ts;              /* timestamp of outputs of this record */
+  int64_t event_ts;            /* the record's event time (after the
+                                  source's timestamp function) */
+  int late;                    /* set by runnel._late: 1 dropped, 2 + DLQ */
+  char late_msg[256];
   log_header_t *extra;         /* headers added with set_header (owned) */
   int32_t nextra, extra_cap;
   char *extra_buf;             /* their bytes (owned) */
@@ -57,5 +61,7 @@ int topo__task_emit(topo_task_t *task, const char *topic, size_t tlen, const cha
                     char *err, size_t errlen);
 /* The task's store with a 1-based index, or NULL. */
 store_t *topo__task_store(topo_task_t *task, int index);
+/* The task's stream time including the current record's event time. */
+int64_t topo__task_stream_time(const topo_task_t *task);
 
 #endif

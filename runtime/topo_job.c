@@ -28,6 +28,20 @@ static int topo_int_field(lua_State *L, int idx, const char *field, int dflt) {
   return v;
 }
 
+static int64_t topo_i64_field(lua_State *L, int idx, const char *field, int64_t dflt) {
+  lua_getfield(L, idx, field);
+  int64_t v = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : dflt;
+  lua_pop(L, 1);
+  return v;
+}
+
+static bool topo_bool_field(lua_State *L, int idx, const char *field) {
+  lua_getfield(L, idx, field);
+  bool v = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
 /* Reads desc.subtopologies, desc.stores, desc.internal_topics. */
 static int topo_read_description(lua_State *L, int d, topo_job_t *job) {
   job->name = topo_dup_field(L, d, "name");
@@ -79,7 +93,28 @@ static int topo_read_description(lua_State *L, int d, topo_job_t *job) {
     job->stores[i].index = topo_int_field(L, s, "index", i + 1);
     job->stores[i].sub = topo_int_field(L, s, "subtopology", 0);
     job->stores[i].global_topic = topo_dup_field(L, s, "global_topic");
+    job->stores[i].window = topo_bool_field(L, s, "window");
+    job->stores[i].retention = topo_i64_field(L, s, "retention", 0);
     lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+
+  /* desc.punctuators: { id, subtopology, interval, type } */
+  lua_getfield(L, d, "punctuators");
+  if (lua_istable(L, -1)) {
+    job->npuncts = (int)luaL_len(L, -1);
+    job->puncts = calloc((size_t)job->npuncts + 1, sizeof *job->puncts);
+    for (int i = 0; i < job->npuncts; i++) {
+      lua_rawgeti(L, -1, i + 1);
+      int s = lua_gettop(L);
+      job->puncts[i].id = topo_int_field(L, s, "id", i + 1);
+      job->puncts[i].sub = topo_int_field(L, s, "subtopology", 0);
+      job->puncts[i].interval = topo_i64_field(L, s, "interval", 0);
+      char *type = topo_dup_field(L, s, "type");
+      job->puncts[i].wall_clock = type && strcmp(type, "wall_clock") == 0;
+      free(type);
+      lua_pop(L, 1);
+    }
   }
   lua_pop(L, 1);
   /* Each sub-topology's store indexes. */
@@ -213,6 +248,7 @@ void topo_job_free(topo_job_t *job) {
   free(job->stores);
   for (int i = 0; i < job->ninternals; i++) free(job->internals[i].name);
   free(job->internals);
+  free(job->puncts);
   free(job->name);
   free(job->dlq);
   free(job->chunkname);

@@ -12,8 +12,15 @@
  *   3. one SQLite transaction writes the store entries, the input positions
  *      and the changelog end positions;
  *   4. a checkpoint record, key "<sub>_<partition>", value
- *      {"inputs":[[topic, next offset], ...], "changelogs":[[topic, end], ...]},
- *      is appended to the compacted topic "<job>-checkpoints".
+ *      {"inputs":[[topic, next offset], ...], "changelogs":[[topic, end], ...],
+ *       "stream_time": ms}, is appended to the compacted topic
+ *      "<job>-checkpoints".
+ * Stream time (the largest event time seen) is committed in step 3 as the
+ * pseudo input position (" stream-time", partition) = ms (a name no topic
+ * can have), and in the checkpoint of step 4: a restart resumes it with
+ * the input positions it belongs to. Before step 2, window stores expire
+ * windows older than their retention (store_window_expire), inside the
+ * same transaction.
  * A crash before 3 leaves SQLite at the previous commit, whose input
  * positions are re-read: outputs of 1 may then appear twice (at-least-once,
  * as documented) and no store update is applied twice. A crash between 3
@@ -46,6 +53,7 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "logger.h"
 #include "topo_int.h"
 
 /* One buffered output; offsets point into the task's arena. */
@@ -105,7 +113,16 @@ struct topo_task_s {
   topo_global_pos_t *gpos;     /* the global tables' partitions */
   int ngpos;
   topo_task_stats_t stats;
+  int64_t stream_time;         /* -1: no record yet */
+  int64_t *punct_next;         /* per job punctuator: next due time; INT64_MIN:
+                                  not scheduled (other sub, or wall clock
+                                  not started) */
+  int64_t punct_last_st;       /* stream time the interval-0 punctuators saw */
+  int64_t *expired_upto;       /* per store index: last expiry cutoff */
 };
+
+/* The pseudo topic under which stream time is committed (see the top). */
+#define TOPO_STREAM_TIME " stream-time"
 
 static uint64_t topo_now_ns(void) {
   struct timespec ts;
@@ -225,6 +242,13 @@ oom:
   return -1;
 }
 
+int64_t topo__task_stream_time(const topo_task_t *t) {
+  int64_t ev = t->vm->ctx->event_ts;
+  return ev > t->stream_time ? ev : t->stream_time;
+}
+
+int64_t topo_task_stream_time(const topo_task_t *t) { return t->stream_time; }
+
 store_t *topo__task_store(topo_task_t *t, int index) {
   if (index < 1 || index > t->job->nstores) return NULL;
   return t->stores[index];
@@ -309,8 +333,8 @@ static int topo_source_index(const topo_task_t *t, const char *topic) {
  * headers saying what failed and where (as Kafka Connect's
  * __connect.errors.* headers do). */
 static int topo_dead_letter(topo_task_t *t, const char *topic, int32_t partition,
-                            const log_record_t *rec, const char *message, char *err,
-                            size_t errlen) {
+                            const log_record_t *rec, const char *message, const char *reason,
+                            char *err, size_t errlen) {
   topo_ctx_t *ctx = t->vm->ctx;
   char part[16], off[32];
   snprintf(part, sizeof part, "%d", partition);
@@ -340,6 +364,7 @@ static int topo_dead_letter(topo_task_t *t, const char *topic, int32_t partition
       {"__runnel.errors.partition", part, strlen(part)},
       {"__runnel.errors.offset", off, strlen(off)},
       {"__runnel.errors.message", message, mlen},
+      {"__runnel.errors.reason", reason ? reason : "", reason ? strlen(reason) : 0},
   };
   /* Outputs already emitted by the failed record stay (at-least-once);
    * the dead letter carries the original record. */
@@ -347,6 +372,7 @@ static int topo_dead_letter(topo_task_t *t, const char *topic, int32_t partition
   ctx->extra_len = 0;
   t->hdr_rec = NULL;
   for (size_t i = 0; i < sizeof h / sizeof h[0]; i++) {
+    if (!h[i].vlen && strcmp(h[i].k, "__runnel.errors.reason") == 0) continue;
     lua_getglobal(L, "runnel");
     lua_getfield(L, -1, "record");
     lua_getfield(L, -1, "set_header");
@@ -361,6 +387,95 @@ static int topo_dead_letter(topo_task_t *t, const char *topic, int32_t partition
                            rec->value, rec->value_len > 0 ? (size_t)rec->value_len : 0,
                            rec->value != NULL, err, errlen);
   t->stats.dlq++;
+  return rc;
+}
+
+/* ---- stream time and punctuation ------------------------------------------ */
+
+/* Runs punctuator i (runnel._punctuate(id, ts)) with the task as context
+ * and no current record. A failure counts as an error; it stops the task
+ * only when the job does not tolerate errors (there is no record to send
+ * to the dead-letter topic). */
+static int topo_punctuate(topo_task_t *t, int i, int64_t ts, char *err, size_t errlen) {
+  topo_ctx_t *ctx = t->vm->ctx;
+  lua_State *L = t->vm->L;
+  const log_record_t *saved = ctx->rec;
+  ctx->task = t;
+  ctx->rec = NULL;
+  ctx->out_ts = ts;
+  ctx->nextra = 0;
+  ctx->extra_len = 0;
+  t->hdr_rec = NULL;
+  lua_getglobal(L, "runnel");
+  lua_getfield(L, -1, "_punctuate");
+  lua_remove(L, -2);
+  lua_pushinteger(L, t->job->puncts[i].id);
+  lua_pushinteger(L, ts);
+  char msg[1024];
+  int rc = luavm_pcall(t->vm->vm, 2, 0, msg, sizeof msg);
+  ctx->rec = saved;
+  t->stats.punctuations++;
+  if (rc == 0) return 0;
+  t->stats.errors++;
+  msg[strcspn(msg, "\n")] = '\0';
+  if (!t->job->tolerate_errors) {
+    snprintf(err, errlen, "%s: task %d_%d: punctuator %d at %" PRId64 ": %s", t->job->name,
+             t->sub->id, t->partition, t->job->puncts[i].id, ts, msg);
+    return -EINVAL;
+  }
+  logger_warn("job", "%s: task %d_%d: punctuator %d at %" PRId64 " failed: %s", t->job->name,
+              t->sub->id, t->partition, t->job->puncts[i].id, ts, msg);
+  return 0;
+}
+
+/* The next due time after firing at `now` for a schedule aligned at
+ * `base` (Kafka Streams' PunctuationSchedule.next: missed intervals are
+ * skipped, not replayed). */
+static int64_t topo_punct_next(int64_t base, int64_t interval, int64_t now) {
+  if (now < base) return base;
+  return base + ((now - base) / interval + 1) * interval;
+}
+
+/* After a record: stream time takes its event time, and the stream-time
+ * punctuators that became due run (in job order, each at most once). */
+static int topo_after_record(topo_task_t *t, char *err, size_t errlen) {
+  int64_t ev = t->vm->ctx->event_ts;
+  if (ev > t->stream_time) t->stream_time = ev;
+  int64_t st = t->stream_time;
+  if (st < 0) return 0;
+  int rc = 0;
+  for (int i = 0; i < t->job->npuncts && rc == 0; i++) {
+    const topo_punct_t *p = &t->job->puncts[i];
+    if (p->wall_clock || p->sub != t->sub->id) continue;
+    if (p->interval <= 0) {
+      if (st > t->punct_last_st) rc = topo_punctuate(t, i, st, err, errlen);
+      continue;
+    }
+    if (t->punct_next[i] > st) continue;
+    /* Aligned at 0: the first record fires it, as in Kafka Streams. */
+    t->punct_next[i] = topo_punct_next(0, p->interval, st);
+    rc = topo_punctuate(t, i, st, err, errlen);
+  }
+  if (st > t->punct_last_st) t->punct_last_st = st;
+  return rc;
+}
+
+int topo_task_wall_clock(topo_task_t *t, int64_t now, char *err, size_t errlen) {
+  int rc = 0;
+  topo_ctx_t *ctx = t->vm->ctx;
+  for (int i = 0; i < t->job->npuncts && rc == 0; i++) {
+    const topo_punct_t *p = &t->job->puncts[i];
+    if (!p->wall_clock || p->sub != t->sub->id || p->interval <= 0) continue;
+    if (t->punct_next[i] == INT64_MIN) {
+      t->punct_next[i] = now + p->interval; /* scheduled from now */
+      continue;
+    }
+    if (t->punct_next[i] > now) continue;
+    int64_t base = t->punct_next[i];
+    t->punct_next[i] = topo_punct_next(base, p->interval, now);
+    rc = topo_punctuate(t, i, now, err, errlen);
+  }
+  ctx->task = NULL;
   return rc;
 }
 
@@ -381,6 +496,8 @@ int topo_task_process(topo_task_t *t, const char *topic, const log_record_t *rec
   ctx->partition = t->partition;
   ctx->rec = rec;
   ctx->out_ts = rec->timestamp;
+  ctx->event_ts = rec->timestamp;
+  ctx->late = 0;
   ctx->nextra = 0;
   ctx->extra_len = 0;
   t->hdr_rec = NULL;
@@ -406,16 +523,26 @@ int topo_task_process(topo_task_t *t, const char *topic, const log_record_t *rec
       ctx->rec = NULL;
       return -EINVAL;
     }
-    rc = topo_dead_letter(t, topic, t->partition, rec, msg, err, errlen);
+    rc = topo_dead_letter(t, topic, t->partition, rec, msg, NULL, err, errlen);
+    if (rc == 0) rc = topo_after_record(t, err, errlen);
+    ctx->event_ts = -1;
     ctx->task = NULL;
     ctx->rec = NULL;
     t->stats.process_ns += topo_now_ns() - t0;
-    return rc == 0 ? 1 : -EIO;
+    if (rc < 0) return rc == -1 ? -EIO : rc;
+    return 1;
   }
+  if (ctx->late) {
+    /* A windowed operator dropped the record: its windows had closed. */
+    t->stats.late_dropped++;
+    if (ctx->late == 2) rc = topo_dead_letter(t, topic, t->partition, rec, ctx->late_msg, "late", err, errlen);
+  }
+  if (rc == 0) rc = topo_after_record(t, err, errlen);
+  ctx->event_ts = -1; /* the state is shared by the thread's tasks */
   ctx->task = NULL;
   ctx->rec = NULL;
   t->stats.process_ns += topo_now_ns() - t0;
-  return 0;
+  return rc < 0 ? (rc == -1 ? -EIO : rc) : 0;
 }
 
 /* ---- global tables ------------------------------------------------------- */
@@ -458,6 +585,7 @@ int topo_task_global_apply(topo_task_t *t, const char *topic, int32_t partition,
   ctx->partition = partition;
   ctx->rec = rec;
   ctx->out_ts = rec->timestamp;
+  ctx->event_ts = -1; /* a global row is no event of the task */
   ctx->nextra = 0;
   ctx->extra_len = 0;
   t->hdr_rec = NULL;
@@ -480,7 +608,7 @@ int topo_task_global_apply(topo_task_t *t, const char *topic, int32_t partition,
       gp->next = rec->offset;
       rc = -EINVAL;
     } else {
-      rc = topo_dead_letter(t, topic, partition, rec, msg, err, errlen) == 0 ? 1 : -EIO;
+      rc = topo_dead_letter(t, topic, partition, rec, msg, NULL, err, errlen) == 0 ? 1 : -EIO;
     }
   }
   ctx->task = NULL;
@@ -592,6 +720,8 @@ static int topo_checkpoint(topo_task_t *t, char *err, size_t errlen) {
     yajl_gen_array_close(g);
   }
   yajl_gen_array_close(g);
+  yajl_gen_string(g, (const unsigned char *)"stream_time", 11);
+  yajl_gen_integer(g, t->stream_time);
   yajl_gen_map_close(g);
   const unsigned char *buf;
   size_t len;
@@ -613,14 +743,43 @@ static int topo_checkpoint(topo_task_t *t, char *err, size_t errlen) {
   return rc;
 }
 
+/* Expires old windows of the task's window stores: those that ended more
+ * than the store's retention before stream time. Retention is at least
+ * size + grace, so an expired window is closed: no record can update it
+ * again (a late one is dropped before reading the store). Runs once per
+ * half retention (at least a minute) of stream time, like Kafka Streams'
+ * segments, so the cache walk stays rare. */
+static int topo_expire(topo_task_t *t, char *err, size_t errlen) {
+  if (t->stream_time < 0) return 0;
+  for (int i = 0; i < t->sub->nstores; i++) {
+    int idx = t->sub->stores[i];
+    const topo_store_t *sd = &t->job->stores[idx - 1];
+    if (!sd->window || sd->retention <= 0) continue;
+    int64_t cutoff = t->stream_time - sd->retention;
+    int64_t step = sd->retention / 2 > 60000 ? sd->retention / 2 : 60000;
+    if (t->expired_upto[idx] != INT64_MIN && cutoff < t->expired_upto[idx] + step) continue;
+    int rc = store_window_expire(t->stores[idx], cutoff);
+    if (rc != 0) {
+      snprintf(err, errlen, "%s", store_db_errmsg(t->db));
+      return rc;
+    }
+    t->expired_upto[idx] = cutoff;
+  }
+  return 0;
+}
+
 int topo_task_commit(topo_task_t *t, char *err, size_t errlen) {
   uint64_t t0 = topo_now_ns();
   int rc = topo_task_flush(t, err, errlen);
   if (rc != 0) return rc;
   store_offset_t offs[64];
   int n = 0;
-  for (int i = 0; i < t->sub->nsources && n < 64; i++)
+  for (int i = 0; i < t->sub->nsources && n < 63; i++)
     offs[n++] = (store_offset_t){t->sub->sources[i].topic, t->partition, t->positions[i]};
+  if (t->stream_time >= 0)
+    offs[n++] = (store_offset_t){TOPO_STREAM_TIME, t->partition, t->stream_time};
+  rc = topo_expire(t, err, errlen);
+  if (rc != 0) return rc;
   /* A global table's rows and its positions commit together, like the
    * task's inputs: a restart resumes the topic where the rows stop. */
   store_offset_t *goffs = offs;
@@ -745,6 +904,10 @@ static int topo_task_restore(topo_task_t *t, char *err, size_t errlen) {
     int64_t pos = topo_checkpoint_get(cp, "inputs", t->sub->sources[i].topic);
     if (pos > 0) t->positions[i] = pos;
   }
+  const char *stp[] = {"stream_time", NULL};
+  yajl_val stv = yajl_tree_get(cp, stp, yajl_t_number);
+  if (rc == 0 && stv && YAJL_IS_INTEGER(stv) && YAJL_GET_INTEGER(stv) > t->stream_time)
+    t->stream_time = YAJL_GET_INTEGER(stv);
   yajl_tree_free(cp);
   /* Record what was restored, so the next open trusts the file. */
   if (rc == 0) rc = topo_task_commit(t, err, errlen);
@@ -769,11 +932,20 @@ int topo_task_open(topo_vm_t *vm, int sub, int32_t partition, const char *db_pat
   t->stores = calloc((size_t)job->nstores + 1, sizeof *t->stores);
   t->positions = calloc((size_t)t->sub->nsources + 1, sizeof *t->positions);
   t->clog_end = malloc(((size_t)job->nstores + 1) * sizeof *t->clog_end);
-  if (!t->stores || !t->positions || !t->clog_end) {
+  t->expired_upto = malloc(((size_t)job->nstores + 1) * sizeof *t->expired_upto);
+  t->punct_next = calloc((size_t)job->npuncts + 1, sizeof *t->punct_next);
+  t->stream_time = -1;
+  t->punct_last_st = -1;
+  if (!t->stores || !t->positions || !t->clog_end || !t->expired_upto || !t->punct_next) {
     topo_task_close(t);
     return -ENOMEM;
   }
   for (int i = 0; i <= job->nstores; i++) t->clog_end[i] = -1;
+  for (int i = 0; i <= job->nstores; i++) t->expired_upto[i] = INT64_MIN;
+  /* Stream-time punctuators are aligned at 0 (due at once); wall-clock
+   * ones wait for the first topo_task_wall_clock. */
+  for (int i = 0; i < job->npuncts; i++)
+    t->punct_next[i] = job->puncts[i].wall_clock || job->puncts[i].sub != t->sub->id ? INT64_MIN : 0;
   bool reset = false;
   int rc = store_db_open(db_path, &t->db, &reset, err, errlen);
   if (rc != 0) {
@@ -782,7 +954,11 @@ int topo_task_open(topo_vm_t *vm, int sub, int32_t partition, const char *db_pat
   }
   for (int i = 0; i < t->sub->nstores; i++) {
     int idx = t->sub->stores[i];
-    rc = store_open(t->db, job->stores[idx - 1].name, cache_bytes, &t->stores[idx], err, errlen);
+    rc = job->stores[idx - 1].window
+             ? store_window_open(t->db, job->stores[idx - 1].name, cache_bytes, &t->stores[idx],
+                                 err, errlen)
+             : store_open(t->db, job->stores[idx - 1].name, cache_bytes, &t->stores[idx], err,
+                          errlen);
     if (rc != 0) {
       topo_task_close(t);
       return rc;
@@ -803,6 +979,9 @@ int topo_task_open(topo_vm_t *vm, int sub, int32_t partition, const char *db_pat
     if (store_db_offset(t->db, t->sub->sources[i].topic, partition, &off) == 1)
       t->positions[i] = off;
   }
+  int64_t st;
+  if (store_db_offset(t->db, TOPO_STREAM_TIME, partition, &st) == 1) t->stream_time = st;
+  t->punct_last_st = t->stream_time;
   if (io->read) {
     t->cc.task = t;
     store_db_set_changelog(t->db, topo_changelog_append, &t->cc);
@@ -838,6 +1017,8 @@ void topo_task_close(topo_task_t *t) {
   free(t->stores);
   free(t->positions);
   free(t->clog_end);
+  free(t->expired_upto);
+  free(t->punct_next);
   free(t->outs);
   free(t->arena);
   free(t->gpos);

@@ -104,6 +104,139 @@ static int topo_l_store_put(lua_State *L) {
   return 0;
 }
 
+/* ---- window stores, ranges, stream time ------------------------------------ */
+
+static const log_record_t *topo_l_rec(lua_State *L, topo_ctx_t *ctx);
+
+/* runnel._wstore_get(index, key_bytes, start, end) -> value_bytes or nil */
+static int topo_l_wstore_get(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  store_t *s = topo_l_store(L, ctx);
+  size_t klen;
+  const char *key = luaL_checklstring(L, 2, &klen);
+  int64_t start = luaL_checkinteger(L, 3), end = luaL_checkinteger(L, 4);
+  const void *val;
+  size_t vlen;
+  int rc = store_window_get(s, key, klen, start, end, &val, &vlen);
+  if (rc < 0) return luaL_error(L, "store %s: read failed (%d)", store_name(s), rc);
+  if (rc == 0) lua_pushnil(L);
+  else lua_pushlstring(L, val, vlen);
+  return 1;
+}
+
+/* runnel._wstore_put(index, key_bytes, start, end, value_bytes_or_nil);
+ * an integer value is stored as its digits, as _store_put does. */
+static int topo_l_wstore_put(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  store_t *s = topo_l_store(L, ctx);
+  size_t klen, vlen = 0;
+  const char *key = luaL_checklstring(L, 2, &klen);
+  int64_t start = luaL_checkinteger(L, 3), end = luaL_checkinteger(L, 4);
+  char num[24];
+  const char *val = NULL;
+  if (lua_isinteger(L, 5)) {
+    vlen = topo_fmt_int(num, lua_tointeger(L, 5));
+    val = num;
+  } else if (!lua_isnil(L, 5)) {
+    val = luaL_checklstring(L, 5, &vlen);
+  }
+  int rc = store_window_put(s, key, klen, start, end, val, vlen);
+  if (rc < 0) return luaL_error(L, "store %s: write failed (%d)", store_name(s), rc);
+  return 0;
+}
+
+typedef struct {
+  lua_State *L;
+  int n;
+} topo_fetch_t;
+
+static int topo_fetch_one(void *opaque, int64_t start, int64_t end, const void *val,
+                          size_t vlen) {
+  topo_fetch_t *f = opaque;
+  lua_pushinteger(f->L, start);
+  lua_rawseti(f->L, -2, ++f->n);
+  lua_pushinteger(f->L, end);
+  lua_rawseti(f->L, -2, ++f->n);
+  lua_pushlstring(f->L, val, vlen);
+  lua_rawseti(f->L, -2, ++f->n);
+  return 0;
+}
+
+/* runnel._wstore_fetch(index, key_bytes, start_from, start_to)
+ *   -> { start1, end1, value1, start2, ... } in (start, end) order */
+static int topo_l_wstore_fetch(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  store_t *s = topo_l_store(L, ctx);
+  size_t klen;
+  const char *key = luaL_checklstring(L, 2, &klen);
+  int64_t from = luaL_checkinteger(L, 3), to = luaL_checkinteger(L, 4);
+  lua_newtable(L);
+  topo_fetch_t f = {L, 0};
+  int rc = store_window_fetch(s, key, klen, from, to, topo_fetch_one, &f);
+  if (rc < 0) return luaL_error(L, "store %s: fetch failed (%d)", store_name(s), rc);
+  return 1;
+}
+
+static int topo_range_one(void *opaque, const void *key, size_t klen, const void *val,
+                          size_t vlen) {
+  topo_fetch_t *f = opaque;
+  lua_pushlstring(f->L, key, klen);
+  lua_rawseti(f->L, -2, ++f->n);
+  lua_pushlstring(f->L, val, vlen);
+  lua_rawseti(f->L, -2, ++f->n);
+  return 0;
+}
+
+/* runnel._store_range(index, from_or_nil, to_or_nil, limit)
+ *   -> { key1, value1, key2, ... } for keys in [from, to], byte order */
+static int topo_l_store_range(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  store_t *s = topo_l_store(L, ctx);
+  size_t flen = 0, tlen = 0;
+  const char *from = lua_isnil(L, 2) ? NULL : luaL_checklstring(L, 2, &flen);
+  const char *to = lua_isnil(L, 3) ? NULL : luaL_checklstring(L, 3, &tlen);
+  lua_Integer limit = luaL_optinteger(L, 4, 0);
+  lua_newtable(L);
+  topo_fetch_t f = {L, 0};
+  int rc = store_range(s, from, flen, to, tlen, limit > 0 ? (size_t)limit : 0, topo_range_one,
+                       &f);
+  if (rc < 0) return luaL_error(L, "store %s: range failed (%d)", store_name(s), rc);
+  return 1;
+}
+
+/* runnel._stream_time() -> the task's stream time, the current record's
+ * event time included (-1 before any record). */
+static int topo_l_stream_time(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  if (!ctx->task) return luaL_error(L, "stream time is only known while processing");
+  lua_pushinteger(L, topo__task_stream_time(ctx->task));
+  return 1;
+}
+
+/* runnel._late(message, to_dlq): the current record was dropped because
+ * its windows had closed; the task counts it and, when to_dlq, sends it to
+ * the dead-letter topic with reason "late" after the record. */
+static int topo_l_late(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  const char *msg = luaL_checkstring(L, 1);
+  if (!ctx->rec) return 0;
+  int dlq = lua_toboolean(L, 2) ? 2 : 1;
+  if (dlq > ctx->late) ctx->late = dlq;
+  snprintf(ctx->late_msg, sizeof ctx->late_msg, "%s", msg);
+  return 0;
+}
+
+/* runnel._set_event_time(ms): the source's timestamp function's result:
+ * the record's timestamp and the event time stream time takes. */
+static int topo_l_set_event_time(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  topo_l_rec(L, ctx);
+  lua_Number ts = luaL_checknumber(L, 1);
+  if (ts < 0 || ts > 9.2e18) return luaL_error(L, "timestamp: %f is not a timestamp in ms", ts);
+  ctx->out_ts = ctx->event_ts = (int64_t)ts;
+  return 0;
+}
+
 /* ---- runnel.record ------------------------------------------------------- */
 
 static const log_record_t *topo_l_rec(lua_State *L, topo_ctx_t *ctx) {
@@ -227,6 +360,13 @@ static void topo_register(lua_State *L, topo_ctx_t *ctx) {
       {"_store_get", topo_l_store_get},
       {"_store_put", topo_l_store_put},
       {"_where", topo_l_where},
+      {"_wstore_get", topo_l_wstore_get},
+      {"_wstore_put", topo_l_wstore_put},
+      {"_wstore_fetch", topo_l_wstore_fetch},
+      {"_store_range", topo_l_store_range},
+      {"_stream_time", topo_l_stream_time},
+      {"_late", topo_l_late},
+      {"_set_event_time", topo_l_set_event_time},
       {NULL, NULL},
   };
   static const luaL_Reg record[] = {

@@ -15,6 +15,14 @@
 --   runnel.record.timestamp(), .topic(), .partition(), .offset(),
 --   .headers(), .set_header(k, v), .set_timestamp(ms)
 --   runnel.json.encode / runnel.json.decode / runnel.null
+--   runnel._wstore_get(store_index, key_bytes, start, end) -> value_bytes or nil
+--   runnel._wstore_put(store_index, key_bytes, start, end, value_bytes_or_nil)
+--   runnel._wstore_fetch(store_index, key_bytes, start_from, start_to)
+--     -> { start1, end1, value1, start2, ... } (window stores; see store.h)
+--   runnel._store_range(store_index, from_bytes, to_bytes, limit) -> { k1, v1, ... }
+--   runnel._stream_time() -> the task's stream time (ms, -1 before any record)
+--   runnel._late(message, to_dlq)  the record was dropped: its windows closed
+--   runnel._set_event_time(ms)     the source's timestamp function's result
 --
 -- Names: a node is described as KIND-N (N counts nodes, for messages and
 -- GET /jobs/{name} only). Store names are the user's; internal topics are
@@ -29,8 +37,8 @@ local pcall = pcall
 local emit = runnel._emit
 local store_get = runnel._store_get
 local store_put = runnel._store_put
-local type, error, ipairs, pairs, tostring, setmetatable, select =
-  type, error, ipairs, pairs, tostring, setmetatable, select
+local type, error, ipairs, pairs, tostring, setmetatable, getmetatable, select =
+  type, error, ipairs, pairs, tostring, setmetatable, getmetatable, select
 local fmt = string.format
 local tonumber, math_type = tonumber, math.type
 
@@ -79,6 +87,49 @@ local function check_opts(v, method, allowed)
 end
 
 ---------------------------------------------------------------------------
+-- Durations (windows, joins, punctuation): integer milliseconds, or a
+-- string "<integer><unit>" with unit ms, s, m, h or d ("500ms", "10s",
+-- "5m", "1h", "1d"). Errors name the job script's line.
+---------------------------------------------------------------------------
+
+local DURATION_UNITS = { ms = 1, s = 1000, m = 60000, h = 3600000, d = 86400000 }
+
+-- duration(v, method, what[, allow_zero]) -> milliseconds (an integer)
+local function duration(v, method, what, allow_zero)
+  local ms
+  if math_type(v) == "integer" then
+    ms = v
+  elseif type(v) == "string" then
+    local n, unit = v:match("^(%d+)(%a+)$")
+    local mult = unit and DURATION_UNITS[unit]
+    if not mult or #n > 15 then
+      fail(fmt("%s: %s must be milliseconds or a duration like \"500ms\", \"10s\", \"5m\", " ..
+               "\"1h\", \"1d\", got %q", method, what, v))
+    end
+    ms = tonumber(n) * mult
+  else
+    fail(fmt("%s: %s must be milliseconds (an integer) or a duration string like \"5m\", got %s",
+             method, what, type(v) == "number" and tostring(v) or type(v)))
+  end
+  if ms < 0 or (ms == 0 and not allow_zero) then
+    fail(fmt("%s: %s must be %s, got %s", method, what,
+             allow_zero and "at least 0" or "more than 0", tostring(v)))
+  end
+  return ms
+end
+runnel._duration = duration
+
+-- A windowed key: { key = K, start = ms, ["end"] = ms } with this
+-- metatable, so that serdes write it as {"key":K,"start":ms,"end":ms}.
+local Windowed = {}
+runnel._Windowed = Windowed
+
+local function windowed_json(w)
+  return fmt('{"key":%s,"start":%d,"end":%d}', w.key == nil and "null" or json.encode(w.key),
+             w.start, w["end"])
+end
+
+---------------------------------------------------------------------------
 -- Serdes: bytes <-> Lua values. nil (a null key or value) passes through.
 ---------------------------------------------------------------------------
 
@@ -86,6 +137,7 @@ local function encode_default(v)
   -- Strings as they are; everything else as JSON (numbers, booleans,
   -- tables, windowed keys).
   if v == nil or type(v) == "string" then return v end
+  if getmetatable(v) == Windowed then return windowed_json(v) end
   return json.encode(v)
 end
 
@@ -113,7 +165,11 @@ local builtin_serdes = {
       -- The decoder's message without the position of this line.
       error("json serde: " .. tostring(v):gsub("^[^:]*:%d+: ", ""), 0)
     end,
-    encode = function(v) if v == nil then return nil end return json.encode(v) end,
+    encode = function(v)
+      if v == nil then return nil end
+      if getmetatable(v) == Windowed then return windowed_json(v) end
+      return json.encode(v)
+    end,
   },
   default = { decode = function(b) return b end, encode = encode_default },
 }
@@ -420,6 +476,122 @@ function Grouped:aggregate(init, fn, store)
   check_fn(init, "aggregate", "the initializer")
   check_fn(fn, "aggregate", "the aggregator")
   return aggregate_node(self, "AGGREGATE", store, { init = init, fn = fn }, "aggregate")
+end
+
+---------------------------------------------------------------------------
+-- Windows (docs/windows-and-joins.md): grouped:window{...} then count,
+-- reduce or aggregate into a window store; the result is a table keyed by
+-- windowed keys { key = K, start = ms, ["end"] = ms }.
+---------------------------------------------------------------------------
+
+local WindowedGrouped = {}
+WindowedGrouped.__index = unknown_method("windowed stream", WindowedGrouped)
+
+local WINDOW_TYPES = { "tumbling", "hopping", "sliding", "session" }
+
+-- Window stores declare { window = true, retention = ms }: the runtime
+-- opens them with store_window_open and expires windows that ended more
+-- than `retention` before stream time (joins use the same fields).
+function Grouped:window(spec)
+  spec = check_opts(spec, "window", { tumbling = true, hopping = true, advance = true,
+                                      sliding = true, session = true, grace = true,
+                                      retention = true, late = true })
+  local wtype
+  for _, t in ipairs(WINDOW_TYPES) do
+    if spec[t] ~= nil then
+      if wtype then fail(fmt("window: give one of tumbling, hopping, sliding, session; got %s and %s", wtype, t)) end
+      wtype = t
+    end
+  end
+  if not wtype then fail("window: give one of tumbling, hopping, sliding or session, e.g. {tumbling = \"1m\"}") end
+  local size = duration(spec[wtype], "window", wtype)
+  local advance = size
+  if wtype == "hopping" then
+    if spec.advance == nil then fail("window: hopping windows need advance, e.g. {hopping = \"5m\", advance = \"1m\"}") end
+    advance = duration(spec.advance, "window", "advance")
+    if advance > size then
+      fail(fmt("window: advance (%d ms) must not exceed the window size (%d ms)", advance, size))
+    end
+  elseif spec.advance ~= nil then
+    fail("window: advance applies to hopping windows only")
+  end
+  local grace = spec.grace == nil and 0 or duration(spec.grace, "window", "grace", true)
+  -- What the operator reads back must outlive the grace period: sliding
+  -- windows read windows starting up to 2 * size before a record.
+  local min_ret = wtype == "sliding" and 2 * size + grace + 1 or size + grace
+  local retention = min_ret
+  if spec.retention ~= nil then
+    retention = duration(spec.retention, "window", "retention")
+    if retention < min_ret then
+      fail(fmt("window: retention (%d ms) must be at least %s (%d ms)", retention,
+               wtype == "sliding" and "2 * size + grace + 1" or "size + grace", min_ret))
+    end
+  end
+  local late = spec.late or "drop"
+  if late ~= "drop" and late ~= "dlq" then
+    fail(fmt("window: late must be \"drop\" or \"dlq\", got %s", tostring(late)))
+  end
+  return setmetatable({ grouped = self, wtype = wtype, size = size, advance = advance,
+                        grace = grace, retention = retention, late_dlq = late == "dlq" },
+                      WindowedGrouped)
+end
+
+local function windowed_aggregate(w, store_name, fields, method)
+  local g = w.grouped
+  local job = g.stream.job
+  check_name(store_name, method, "the store name")
+  if job.stores_by_name[store_name] then
+    fail(fmt("%s: the store name %q is used twice", method, store_name))
+  end
+  local kser = resolve_serde(g.kser, method, "key", "string")
+  local input = aggregation_input(g, store_name, kser)
+  local st = add_store(job, store_name, method, { window = true, retention = w.retention })
+  fields.store = st
+  fields.kenc = kser.encode
+  fields.wtype, fields.size, fields.advance, fields.grace = w.wtype, w.size, w.advance, w.grace
+  fields.late_dlq = w.late_dlq
+  local node = new_node(job, "WINDOW-" .. w.wtype:upper() .. "-AGGREGATE", { input }, fields)
+  st.node = node
+  local t = table_of(job, node, st)
+  t.windowed = w.wtype
+  t.grace = w.grace
+  return t
+end
+
+function WindowedGrouped:count(store)
+  return windowed_aggregate(self, store, {
+    count = true,
+    init = function() return 0 end,
+    fn = function(_, _, agg) return agg + 1 end,
+    merger = function(_, a, b) return a + b end,
+  }, "count")
+end
+
+function WindowedGrouped:reduce(fn, store)
+  check_fn(fn, "reduce", "the reducer")
+  return windowed_aggregate(self, store, {
+    init = function() return nil end,
+    fn = function(_, v, agg) if agg == nil then return v end return fn(agg, v) end,
+    merger = function(_, a, b)
+      if a == nil then return b elseif b == nil then return a end
+      return fn(a, b)
+    end,
+  }, "reduce")
+end
+
+-- aggregate(init, fn(key, value, agg) -> agg[, merger(key, agg1, agg2) -> agg], store):
+-- session windows need the merger (Kafka Streams' Merger), others refuse it.
+function WindowedGrouped:aggregate(init, fn, merger, store)
+  check_fn(init, "aggregate", "the initializer")
+  check_fn(fn, "aggregate", "the aggregator")
+  if self.wtype == "session" then
+    check_fn(merger, "aggregate", "the session merger (session windows merge aggregates)")
+  elseif store == nil and type(merger) ~= "function" then
+    store, merger = merger, nil
+  else
+    fail("aggregate: only session windows take a merger")
+  end
+  return windowed_aggregate(self, store, { init = init, fn = fn, merger = merger }, "aggregate")
 end
 
 ---------------------------------------------------------------------------
@@ -1098,6 +1270,257 @@ local function global_entry(node)
   end
 end
 
+---------------------------------------------------------------------------
+-- Windowed aggregations (Kafka Streams' KStreamWindowAggregate,
+-- KStreamSlidingWindowAggregate and KStreamSessionWindowAggregate). A
+-- window's value in its store is the 8-byte big-endian timestamp of its
+-- latest record (the output timestamp, as Kafka's timestamped window
+-- stores keep it) followed by the aggregate: decimal digits for counts,
+-- JSON otherwise, nothing for nil.
+---------------------------------------------------------------------------
+
+local spack, sunpack, ssub = string.pack, string.unpack, string.sub
+local wstore_get, wstore_put, wstore_fetch = runnel._wstore_get, runnel._wstore_put,
+                                             runnel._wstore_fetch
+local stream_time, late_drop = runnel._stream_time, runnel._late
+local rec_ts, set_ts = runnel.record.timestamp, runnel.record.set_timestamp
+local mininteger = math.mininteger
+
+local function wval_enc(agg, ts, count)
+  if agg == nil then return spack(">i8", ts) end
+  if count and math_type(agg) == "integer" then return spack(">i8", ts) .. agg end
+  return spack(">i8", ts) .. json.encode(agg)
+end
+
+-- -> agg, timestamp (nil, nil when absent)
+local function wval_dec(b, count)
+  if b == nil then return nil, nil end
+  local ts = sunpack(">i8", b)
+  if #b == 8 then return nil, ts end
+  local rest = ssub(b, 9)
+  if count then
+    local n = tonumber(rest)
+    if math_type(n) == "integer" then return n, ts end
+  end
+  return json_decode(rest), ts
+end
+
+-- Forwards a window's change with the window's timestamp (restoring the
+-- record's own for the next operators).
+local function wforward(nxt, k, s, e, new, old, wts, ts)
+  local wk = setmetatable({ key = k, start = s, ["end"] = e }, Windowed)
+  if wts == ts then return nxt(wk, new, old) end
+  set_ts(wts)
+  nxt(wk, new, old)
+  set_ts(ts)
+end
+
+local function record_time(name)
+  local ts = rec_ts()
+  if ts < 0 then
+    error(fmt("%s: the record's timestamp %d is negative; windows need event time", name, ts), 0)
+  end
+  return ts
+end
+
+local function late_message(name, ts, st, grace)
+  return fmt("%s: late record: timestamp %d, stream time %d, grace %d ms: its windows are closed",
+             name, ts, st, grace)
+end
+
+-- Tumbling and hopping windows: [start, start + size), starts at multiples
+-- of advance. A window takes records while end + grace > stream time.
+local function fixed_windows(node, nxt)
+  local size, adv, grace, idx, kenc, name = node.size, node.advance, node.grace, node.store.index,
+                                            node.kenc, node.name
+  local init, fn, count, late_dlq = node.init, node.fn, node.count or false, node.late_dlq
+  return function(k, v)
+    if k == nil or v == nil then return end -- ignored, as in Kafka Streams
+    current_op = name; op_in[name] = op_in[name] + 1
+    local ts = record_time(name)
+    local st = stream_time()
+    local close = st - grace
+    local kb = kenc(k)
+    local s = ts - size + adv
+    if s < 0 then s = 0 end
+    s = s - s % adv
+    local accepted = false
+    while s <= ts do
+      local e = s + size
+      if e > close then
+        accepted = true
+        local old, wts = wval_dec(wstore_get(idx, kb, s, e), count)
+        local agg = old
+        if wts == nil then agg = init(); wts = ts elseif ts > wts then wts = ts end
+        local new = fn(k, v, agg)
+        wstore_put(idx, kb, s, e, wval_enc(new, wts, count))
+        wforward(nxt, k, s, e, new, old, wts, ts)
+      end
+      s = s + adv
+    end
+    if not accepted then late_drop(late_message(name, ts, st, grace), late_dlq) end
+  end
+end
+builders["WINDOW-TUMBLING-AGGREGATE"] = fixed_windows
+builders["WINDOW-HOPPING-AGGREGATE"] = fixed_windows
+
+-- Sliding windows (Kafka's SlidingWindows): [start, end] with end - start
+-- = size, both ends inclusive. Every record has a left window [t - size,
+-- t] and, when a later record lies within size of it, a right window
+-- [t + 1, t + 1 + size]; a record updates every window that contains it.
+-- New windows take their aggregate from existing ones, as Kafka Streams'
+-- processInOrder / processEarly do (ported step by step).
+builders["WINDOW-SLIDING-AGGREGATE"] = function(node, nxt)
+  local size, grace, idx, kenc, name = node.size, node.grace, node.store.index, node.kenc,
+                                       node.name
+  local init, fn, count, late_dlq = node.init, node.fn, node.count or false, node.late_dlq
+  return function(k, v)
+    if k == nil or v == nil then return end
+    current_op = name; op_in[name] = op_in[name] + 1
+    local ts = record_time(name)
+    local st = stream_time()
+    local close = st - grace
+    if ts + 1 + size <= close then
+      return late_drop(late_message(name, ts, st, grace), late_dlq)
+    end
+    local kb = kenc(k)
+    -- updateWindowAndForward: agg/wts of an existing window, or of the
+    -- value a new window starts from (fresh: no old value downstream).
+    local function update(s, agg, wts, fresh)
+      local e = s + size
+      if e < close then return end -- this window closed; others may not have
+      local new = fn(k, v, agg)
+      local nts = ts
+      if agg ~= nil and wts > ts then nts = wts end
+      wstore_put(idx, kb, s, e, wval_enc(new, nts, count))
+      wforward(nxt, k, s, e, new, (not fresh) and agg or nil, nts, ts)
+    end
+    local function create_right(agg, wts) -- the current record's right window
+      local s = ts + 1
+      wstore_put(idx, kb, s, s + size, wval_enc(agg, wts, count))
+      wforward(nxt, k, s, s + size, agg, nil, wts, ts)
+    end
+    local starts = {}
+    local right_agg, right_ts, right_done = nil, nil, false
+    local prev_ts
+    if ts < size then
+      -- processEarly: [0, size] holds every early record.
+      local lo = 0
+      local got = wstore_fetch(idx, kb, lo, ts + 1)
+      local comb_agg, comb_ts
+      for i = 1, #got, 3 do
+        local s = got[i]
+        local agg, wts = wval_dec(got[i + 2], count)
+        starts[s] = true
+        if s == 0 then
+          comb_agg, comb_ts = agg, wts
+          if wts < ts then prev_ts = wts end
+        elseif s <= ts then
+          right_agg, right_ts = agg, wts
+          update(s, agg, wts, false)
+        elseif s == ts + 1 then
+          right_done = true
+        end
+      end
+      if right_ts == nil and comb_ts ~= nil and comb_ts > ts then
+        right_agg, right_ts = comb_agg, comb_ts
+      end
+      if not right_done and right_ts ~= nil and right_ts > ts then create_right(right_agg, right_ts) end
+      if prev_ts ~= nil and not starts[prev_ts + 1] then
+        update(prev_ts + 1, init(), ts, true)
+      end
+      if comb_ts == nil then update(0, init(), ts, true)
+      else update(0, comb_agg, comb_ts, false) end
+      return
+    end
+    -- processInOrder (every record at or after size, in order or not)
+    local lo = ts - 2 * size
+    if lo < 0 then lo = 0 end
+    local got = wstore_fetch(idx, kb, lo, ts + 1)
+    local left_agg, left_ts, left_done = nil, nil, false
+    for i = 1, #got, 3 do
+      local s = got[i]
+      local e = s + size
+      local agg, wts = wval_dec(got[i + 2], count)
+      starts[s] = true
+      if e < ts then
+        left_agg, left_ts = agg, wts
+        prev_ts = wts
+      elseif e == ts then
+        left_done = true
+        if wts < ts then prev_ts = wts end
+        update(s, agg, wts, false)
+      elseif s <= ts then
+        right_agg, right_ts = agg, wts
+        update(s, agg, wts, false)
+      elseif s == ts + 1 then
+        right_done = true
+      end
+    end
+    -- the previous record's right window, holding only this record
+    if prev_ts ~= nil then
+      local ps = prev_ts + 1
+      if not starts[ps] and ps + size >= ts then update(ps, init(), ts, true) end
+    end
+    if not left_done then
+      if left_ts ~= nil then update(ts - size, left_agg, ts, true)
+      else update(ts - size, init(), ts, true) end
+    end
+    if not right_done and right_ts ~= nil and right_ts > ts then create_right(right_agg, right_ts) end
+  end
+end
+
+-- Session windows: [start, end], both inclusive; a record joins (and
+-- merges) every session of its key ending at or after t - gap and starting
+-- at or before t + gap. Merged sessions are deleted downstream (a null
+-- value for their windowed key), then the merged session is forwarded.
+-- Outputs carry the session's end as timestamp (Kafka Streams 3.x).
+builders["WINDOW-SESSION-AGGREGATE"] = function(node, nxt)
+  local gap, grace, idx, kenc, name = node.size, node.grace, node.store.index, node.kenc,
+                                      node.name
+  local init, fn, merger, count, late_dlq = node.init, node.fn, node.merger, node.count or false,
+                                            node.late_dlq
+  return function(k, v)
+    if k == nil or v == nil then return end
+    current_op = name; op_in[name] = op_in[name] + 1
+    local ts = record_time(name)
+    local st = stream_time()
+    local close = st - grace
+    local kb = kenc(k)
+    local got = wstore_fetch(idx, kb, mininteger, ts + gap)
+    local agg = init()
+    local ms, me = ts, ts
+    local merged = {}
+    for i = 1, #got, 3 do
+      local s, e = got[i], got[i + 1]
+      if e >= ts - gap then
+        local sagg = wval_dec(got[i + 2], count)
+        merged[#merged + 1] = { s, e, sagg }
+        agg = merger(k, agg, sagg)
+        if s < ms then ms = s end
+        if e > me then me = e end
+      end
+    end
+    if me < close then
+      return late_drop(late_message(name, ts, st, grace), late_dlq)
+    end
+    -- Sessions that the merged one replaces are deleted (a tombstone
+    -- downstream); one with the merged bounds is updated in place.
+    local old
+    for _, m in ipairs(merged) do
+      if m[1] == ms and m[2] == me then
+        old = m[3]
+      else
+        wstore_put(idx, kb, m[1], m[2], nil)
+        wforward(nxt, k, m[1], m[2], nil, m[3], m[2], ts)
+      end
+    end
+    agg = fn(k, v, agg)
+    wstore_put(idx, kb, ms, me, wval_enc(agg, me, count))
+    wforward(nxt, k, ms, me, agg, old, me, ts)
+  end
+end
+
 compile_node = function(job, node, built)
   local f = built[node]
   if f then return f end
@@ -1203,7 +1626,7 @@ function runnel._compile(job)
             if type(t) ~= "number" then
               error(fmt("%s: the timestamp function returned %s, not a number", name, type(t)), 0)
             end
-            runnel.record.set_timestamp(t)
+            runnel._set_event_time(t)
             return first(k, v)
           end
         else
@@ -1224,7 +1647,8 @@ function runnel._compile(job)
                                         global_topic = st.global_topic, subtopology = -1 }
     else
       desc.stores[#desc.stores + 1] = { name = st.name, index = st.index, changelog = st.changelog,
-                                        subtopology = st.node and st.node.sub or 0 }
+                                        subtopology = st.node and st.node.sub or 0,
+                                        window = st.window or nil, retention = st.retention }
       desc.internal_topics[#desc.internal_topics + 1] = { name = st.changelog, kind = "changelog",
                                                           subtopology = st.node and st.node.sub or 0 }
     end

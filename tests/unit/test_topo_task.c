@@ -411,7 +411,7 @@ static void test_commit_writes_outputs_changelog_checkpoint(void **state) {
   assert_int_equal(mem_count(&fx->log, CHECKPOINTS, 0), 1);
   assert_string_equal(mem_at(&fx->log, CHECKPOINTS, 0, 0)->key, "0_1");
   assert_string_equal(fx_checkpoint(fx, 0),
-                      "{\"inputs\":[[\"events\",5]],\"changelogs\":[[\"" CLOG "\",3]]}");
+                      "{\"inputs\":[[\"events\",5]],\"changelogs\":[[\"" CLOG "\",3]],\"stream_time\":1004}");
   /* SQLite holds the committed state. */
   fx_expect(fx, "a=3 c=1");
 
@@ -457,7 +457,7 @@ static void test_reopen_resumes_without_replay(void **state) {
   fx_commit(t);
   fx_expect(fx, "a=3 b=2");
   assert_string_equal(fx_checkpoint(fx, mem_count(&fx->log, CHECKPOINTS, 0) - 1),
-                      "{\"inputs\":[[\"events\",5]],\"changelogs\":[[\"" CLOG "\",4]]}");
+                      "{\"inputs\":[[\"events\",5]],\"changelogs\":[[\"" CLOG "\",4]],\"stream_time\":1004}");
   topo_task_close(t);
 }
 
