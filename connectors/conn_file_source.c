@@ -31,8 +31,10 @@
  *     retried at each poll (Kafka waits for the file too).
  *
  * Glob: the pattern is expanded again every scan.interval.ms; a new match
- * whose inode is already followed under another path (a rotated file whose
- * new name also matches) is not read twice.
+ * whose inode is followed, or was finished after a rotation, under another
+ * path (a rotated file whose new name also matches) is not read twice. A
+ * restarted task cannot tell (the new name has no committed offset): rotate
+ * to names outside the glob.
  *
  * Lines end at '\n'; a '\r' before it is dropped (CRLF files). With
  * format=json a line must be one JSON value: a malformed line is still
@@ -155,6 +157,15 @@ typedef struct {
   int64_t scan_ms, last_scan;
   file_follower_t **files;
   size_t nfiles, next;
+  /* Glob: files read to their end after a rotation by rename. A match
+   * with one of these inodes is the rotated file under its new name, not
+   * a new file. Kept while the glob still matches them. */
+  struct file_retired {
+    dev_t dev;
+    ino_t ino;
+    bool seen;
+  } *retired;
+  size_t nretired;
 } file_source_t;
 
 static int64_t conn_file_now_ms(void) {
@@ -315,9 +326,12 @@ static int conn_file_scan(file_source_t *s, char *err, size_t errlen) {
   if (grc != 0 && grc != GLOB_NOMATCH) {
     conn_ctx_log(s->ctx, 1, "%s: cannot expand the glob (%s)", s->pattern,
                  grc == GLOB_NOSPACE ? "out of memory" : "read error");
+    globfree(&g);
     return 0;
   }
   size_t nmatch = grc == 0 ? g.gl_pathc : 0;
+  for (size_t r = 0; r < s->nretired; r++)
+    s->retired[r].seen = false;
   for (size_t i = 0; i < nmatch; i++) {
     const char *path = g.gl_pathv[i];
     bool known = false;
@@ -332,6 +346,9 @@ static int conn_file_scan(file_source_t *s, char *err, size_t errlen) {
     for (size_t k = 0; k < s->nfiles && !held; k++)
       held = s->files[k]->fd >= 0 && s->files[k]->dev == st.st_dev &&
              s->files[k]->ino == st.st_ino;
+    for (size_t r = 0; r < s->nretired && !held; r++)
+      if (s->retired[r].dev == st.st_dev && s->retired[r].ino == st.st_ino)
+        held = s->retired[r].seen = true;
     if (held)
       continue;
     file_follower_t *f = conn_file_follower_add(s, path);
@@ -345,8 +362,12 @@ static int conn_file_scan(file_source_t *s, char *err, size_t errlen) {
     if (f->fd >= 0)
       conn_ctx_log(s->ctx, 2, "%s: following (matches %s)", path, s->pattern);
   }
-  if (grc == 0)
-    globfree(&g);
+  globfree(&g);
+  size_t kept = 0;
+  for (size_t r = 0; r < s->nretired; r++)
+    if (s->retired[r].seen)
+      s->retired[kept++] = s->retired[r];
+  s->nretired = kept;
   /* Forget followers that are closed and whose path is gone. */
   size_t w = 0;
   for (size_t k = 0; k < s->nfiles; k++) {
@@ -578,6 +599,13 @@ static int conn_file_at_end(file_source_t *s, file_follower_t *f, conn_batch_t *
   }
   conn_ctx_log(s->ctx, 2, "%s: rotated after %" PRId64 " bytes; following the new file", f->path,
                f->pos);
+  if (s->is_glob) {
+    struct file_retired *rs = realloc(s->retired, (s->nretired + 1) * sizeof *rs);
+    if (rs) { /* without memory the rotated file may be read again: no loss */
+      s->retired = rs;
+      s->retired[s->nretired++] = (struct file_retired){f->dev, f->ino, true};
+    }
+  }
   close(f->fd);
   f->fd = -1;
   conn_file_follower_reset(f);
@@ -620,6 +648,7 @@ static void conn_file_source_stop(void *task) {
   for (size_t i = 0; i < s->nfiles; i++)
     conn_file_follower_free(s->files[i]);
   free(s->files);
+  free(s->retired);
   free(s->pattern);
   free(s->topic);
   free(s->key_field);

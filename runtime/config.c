@@ -1,17 +1,17 @@
 /*
  * config.c: parsing and validation driven by config_def_t tables
- * (see config.h). JSON is parsed by yajl: the tree API for the values, and,
- * only when the tree parse fails, the streaming API once more to find the
- * line and column of the syntax error.
+ * (see config.h). JSON is parsed into yajl's tree by conn_json_parse, the
+ * helper connector configs use too, whose syntax errors name the line and
+ * column.
  */
 #include "config.h"
+#include "conn_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
 static const config_def_t *config_find(const config_def_t *defs, const char *key) {
@@ -251,60 +251,19 @@ static int config_walk(const config_def_t *defs, void *target, const char *name,
   return 0;
 }
 
-/* Finds the line and column of a JSON syntax error with yajl's streaming
- * parser, which reports how many bytes it consumed before failing. */
-static void config_syntax_error(const char *name, const char *json, size_t len, char *err,
-                                size_t errlen) {
-  yajl_handle h = yajl_alloc(NULL, NULL, NULL);
-  size_t at = len;
-  unsigned char *msg = NULL;
-  yajl_status st = yajl_parse(h, (const unsigned char *)json, len);
-  if (st == yajl_status_ok) st = yajl_complete_parse(h);
-  else at = yajl_get_bytes_consumed(h);
-  if (st != yajl_status_ok) msg = yajl_get_error(h, 0, NULL, 0);
-  size_t line = 1, col = 1;
-  for (size_t i = 0; i < at && i < len; i++) {
-    if (json[i] == '\n') { line++; col = 1; } else { col++; }
-  }
-  char text[256] = "invalid JSON";
-  if (msg) {
-    snprintf(text, sizeof text, "%s", (const char *)msg);
-    char *nl = strchr(text, '\n');
-    if (nl) *nl = '\0';
-    yajl_free_error(h, msg);
-  }
-  snprintf(err, errlen, "%s:%zu:%zu: %s", name, line, col, text);
-  yajl_free(h);
-}
-
 int config_parse_json(const config_def_t *defs, void *target, const char *name,
                       const char *json, size_t len, char *err, size_t errlen) {
-  char *text = malloc(len + 1); /* yajl_tree_parse wants a C string */
-  if (!text) {
-    snprintf(err, errlen, "%s: out of memory", name);
+  yajl_val root = conn_json_parse(name, json, len, err, errlen);
+  if (!root)
     return -1;
-  }
-  memcpy(text, json, len);
-  text[len] = '\0';
-  if (strlen(text) != len) {
-    snprintf(err, errlen, "%s: contains a NUL byte", name);
-    free(text);
-    return -1;
-  }
-  char ebuf[256];
-  yajl_val root = yajl_tree_parse(text, ebuf, sizeof ebuf);
   int rc;
-  if (!root) {
-    config_syntax_error(name, text, len, err, errlen);
-    rc = -1;
-  } else if (!YAJL_IS_OBJECT(root)) {
+  if (!YAJL_IS_OBJECT(root)) {
     snprintf(err, errlen, "%s: expected a JSON object at the top level", name);
     rc = -1;
   } else {
     rc = config_walk(defs, target, name, "", root, err, errlen);
   }
   yajl_tree_free(root);
-  free(text);
   return rc;
 }
 

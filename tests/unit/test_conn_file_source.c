@@ -322,6 +322,12 @@ static void test_glob_of_several_files(void **state) {
   char a1[600];
   snprintf(a1, sizeof a1, "%s/a1.log", fx->dir);
   assert_int_equal(rename(a, a1), 0);
+  write_file(a1, "a3\n", "a"); /* a late line, read as the end of a.log */
+  usleep(20000);
+  assert_int_equal(poll_all(fx, 100), 1);
+  assert_string_equal(fx->got.records[fx->got.count - 1].value, "a3");
+  usleep(20000); /* scans after a.log was finished find a1.log: not new */
+  assert_int_equal(poll_all(fx, 100), 0);
   usleep(20000);
   assert_int_equal(poll_all(fx, 100), 0);
   /* Restart: every file resumes at its own offset. (A restarted task
