@@ -12,6 +12,7 @@
 #include <uv.h>
 #include <yajl/yajl_gen.h>
 
+#include "connect_lua_transform.h"
 #include "logger.h"
 #include "worker_int.h"
 
@@ -232,6 +233,7 @@ int worker_run(const worker_config_t *cfg, const char *config_name, char **job_f
   logger_info("worker", "runnel %s (%s) starting with %s, data.dir %s", RUNNEL_VERSION,
               RUNNEL_COMMIT, config_name ? config_name : "the default config", cfg->data_dir);
 
+  connect_lua_transform_register(); /* transforms.<alias>.type=lua */
   if (worker_open_log(&w) != 0) goto out;
   metrics_add_collector(w.metrics, worker_collect_log, &w);
   if (worker_jobs_start(&w, job_files) != 0) {
