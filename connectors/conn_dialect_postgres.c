@@ -80,6 +80,9 @@ static int pg_check_url(const char *url, char *msg, size_t len) {
 /* libpq messages end with a newline; ours are one line. */
 static void pg_msg(char *err, size_t errlen, const char *what, const char *m) {
   snprintf(err, errlen, "postgresql: %s%s", what, m ? m : "");
+  /* CONTEXT only says "unnamed portal parameter $3 = '...'": noise. */
+  char *ctx = strstr(err, "\nCONTEXT:");
+  if (ctx) *ctx = '\0';
   size_t n = strlen(err);
   while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' ')) err[--n] = '\0';
   for (char *p = err; *p; p++)
@@ -336,9 +339,10 @@ static void pg_col_value(conn_jdbc_rows_t *r, int i, conn_jdbc_val_t *v) {
     break;
   case PG_FLOAT4OID:
   case PG_FLOAT8OID:
+    /* The server's own shortest text (extra_float_digits default) is a
+     * valid JSON number; NaN and infinities are not: they stay text. */
     v->d = strtod(s, NULL);
-    /* NaN and infinities have no JSON number: they stay text. */
-    if (isfinite(v->d)) v->type = JDBC_DOUBLE;
+    if (isfinite(v->d)) v->type = JDBC_NUMERIC;
     break;
   case PG_NUMERICOID:
     if (strcmp(s, "NaN") != 0 && strstr(s, "Infinity") == NULL) v->type = JDBC_NUMERIC;

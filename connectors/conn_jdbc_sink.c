@@ -707,12 +707,9 @@ static int postgres_sink_start(void *task, conn_ctx_t *ctx, const conn_config_t 
   return sink_start(task, &conn_dialect_postgres, postgres_sink_defs, ctx, cfg, err, errlen);
 }
 
-static const char *const sqlite_sink_aliases[] = {"SqliteSink", NULL};
-static const char *const postgres_sink_aliases[] = {"PostgresSink", NULL};
 
 const conn_plugin_t conn_sqlite_sink_plugin = {
     .name = "sqlite-sink",
-    .aliases = sqlite_sink_aliases,
     .kind = CONN_SINK,
     .version = "1.0",
     .defs = sqlite_sink_defs,
@@ -725,7 +722,6 @@ const conn_plugin_t conn_sqlite_sink_plugin = {
 
 const conn_plugin_t conn_postgres_sink_plugin = {
     .name = "postgres-sink",
-    .aliases = postgres_sink_aliases,
     .kind = CONN_SINK,
     .version = "1.0",
     .defs = postgres_sink_defs,

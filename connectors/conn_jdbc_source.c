@@ -452,8 +452,19 @@ static int gen_value(yajl_gen g, const conn_jdbc_val_t *v) {
     return yajl_gen_integer(g, v->i);
   case JDBC_BOOL:
     return yajl_gen_bool(g, v->i != 0);
-  case JDBC_DOUBLE:
-    return isfinite(v->d) ? yajl_gen_double(g, v->d) : yajl_gen_null(g);
+  case JDBC_DOUBLE: {
+    if (!isfinite(v->d)) return yajl_gen_null(g);
+    /* The shortest text that reads back as the same double (yajl's %.20g
+     * writes 0.1 as 0.10000000000000000555), with ".0" kept on integral
+     * values so that they stay doubles. */
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+      snprintf(buf, sizeof buf, "%.*g", prec, v->d);
+      if (strtod(buf, NULL) == v->d) break;
+    }
+    if (!strpbrk(buf, ".e")) strcat(buf, ".0");
+    return yajl_gen_number(g, buf, strlen(buf));
+  }
   case JDBC_NUMERIC:
     return yajl_gen_number(g, v->s, v->len);
   case JDBC_TEXT:
@@ -580,12 +591,9 @@ static int source_poll(void *task, conn_batch_t *out, size_t max, char *err, siz
   return (int)added;
 }
 
-static const char *const sqlite_source_aliases[] = {"SqliteSource", NULL};
-static const char *const postgres_source_aliases[] = {"PostgresSource", NULL};
 
 const conn_plugin_t conn_sqlite_source_plugin = {
     .name = "sqlite-source",
-    .aliases = sqlite_source_aliases,
     .kind = CONN_SOURCE,
     .version = "1.0",
     .defs = sqlite_source_defs,
@@ -599,7 +607,6 @@ const conn_plugin_t conn_sqlite_source_plugin = {
 
 const conn_plugin_t conn_postgres_source_plugin = {
     .name = "postgres-source",
-    .aliases = postgres_source_aliases,
     .kind = CONN_SOURCE,
     .version = "1.0",
     .defs = postgres_source_defs,

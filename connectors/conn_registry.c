@@ -13,6 +13,10 @@
 static const conn_plugin_t *const conn_builtin[] = {
     &conn_file_source_plugin,
     &conn_file_sink_plugin,
+    &conn_sqlite_source_plugin,
+    &conn_sqlite_sink_plugin,
+    &conn_postgres_source_plugin,
+    &conn_postgres_sink_plugin,
     NULL,
 };
 

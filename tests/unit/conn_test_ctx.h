@@ -30,6 +30,9 @@ struct conn_ctx {
   conn_config_t offsets; /* partition JSON -> offset JSON */
   int reports;
   char last_report[512];
+  char report_log[4096];
+  bool fail_reports;
+  char seeks[1024];
   int logs;
   char last_log[1024];
   bool verbose;          /* print log lines (debugging a test) */
@@ -88,14 +91,18 @@ char *conn_ctx_offset(conn_ctx_t *ctx, const char *source_partition) {
 }
 
 void conn_ctx_seek(conn_ctx_t *ctx, const char *topic, int32_t partition, int64_t offset) {
-  (void)ctx; (void)topic; (void)partition; (void)offset;
+  size_t n = strlen(ctx->seeks);
+  snprintf(ctx->seeks + n, sizeof ctx->seeks - n, "%s/%d@%lld ", topic, (int)partition,
+           (long long)offset);
 }
 
 int conn_ctx_report(conn_ctx_t *ctx, const conn_record_t *rec, const char *reason) {
-  (void)rec;
   ctx->reports++;
   snprintf(ctx->last_report, sizeof ctx->last_report, "%s", reason);
-  return 0;
+  size_t n = strlen(ctx->report_log);
+  snprintf(ctx->report_log + n, sizeof ctx->report_log - n, "%lld:%s\n", (long long)rec->offset,
+           reason);
+  return ctx->fail_reports ? -1 : 0;
 }
 
 #endif

@@ -3,9 +3,8 @@
  * conn_dialect_sqlite.c), driven through their plugin callbacks the way
  * the framework drives them, against real SQLite files.
  *
- * The framework's side of connector.h (conn_ctx_*) is played by this file:
- * a context that records seeks, reports and offsets. The framework's own
- * implementation lives in an object this test never pulls in. */
+ * The framework's side of connector.h (conn_ctx_*) is played by
+ * conn_test_ctx.h: it records seeks, reports and offsets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,43 +17,8 @@
 #include <sqlite3.h>
 
 #include "conn_jdbc_int.h"
+#include "conn_test_ctx.h"
 #include "scratch_util.h"
-
-/* ---- the test's conn_ctx_t ------------------------------------------------ */
-
-struct conn_ctx {
-  const char *name;
-  conn_config_t offsets;  /* source partition -> offset JSON */
-  char seeks[1024];       /* "topic/partition@offset " ... */
-  char reports[4096];     /* "offset:reason\n" ... */
-  int nreports;
-  bool fail_reports;      /* errors.tolerance=none */
-};
-
-const char *conn_ctx_name(const conn_ctx_t *ctx) { return ctx->name; }
-int conn_ctx_task_id(const conn_ctx_t *ctx) { (void)ctx; return 0; }
-bool conn_ctx_stopping(const conn_ctx_t *ctx) { (void)ctx; return false; }
-bool conn_ctx_sleep(conn_ctx_t *ctx, int64_t ms) { (void)ctx, (void)ms; return false; }
-void conn_ctx_log(conn_ctx_t *ctx, int level, const char *fmt, ...) { (void)ctx, (void)level, (void)fmt; }
-
-char *conn_ctx_offset(conn_ctx_t *ctx, const char *source_partition) {
-  const char *v = conn_config_get(&ctx->offsets, source_partition);
-  return v ? strdup(v) : NULL;
-}
-
-void conn_ctx_seek(conn_ctx_t *ctx, const char *topic, int32_t partition, int64_t offset) {
-  size_t n = strlen(ctx->seeks);
-  snprintf(ctx->seeks + n, sizeof ctx->seeks - n, "%s/%d@%lld ", topic, partition,
-           (long long)offset);
-}
-
-int conn_ctx_report(conn_ctx_t *ctx, const conn_record_t *rec, const char *reason) {
-  size_t n = strlen(ctx->reports);
-  snprintf(ctx->reports + n, sizeof ctx->reports - n, "%lld:%s\n", (long long)rec->offset,
-           reason);
-  ctx->nreports++;
-  return ctx->fail_reports ? -1 : 0;
-}
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -70,15 +34,15 @@ static int setup(void **state) {
   f->dir = scratch_mkdtemp("conn_jdbc_sqlite");
   snprintf(f->db, sizeof f->db, "%s/t.db", f->dir);
   snprintf(f->url, sizeof f->url, "sqlite://%s", f->db);
+  test_ctx_init(&f->ctx);
   f->ctx.name = "sink1";
-  conn_config_init(&f->ctx.offsets);
   *state = f;
   return 0;
 }
 
 static int teardown(void **state) {
   fixture_t *f = *state;
-  conn_config_free(&f->ctx.offsets);
+  test_ctx_free(&f->ctx);
   scratch_rmrf(f->dir);
   free(f);
   return 0;
@@ -197,7 +161,7 @@ static void test_sink_upsert_delete_and_offsets(void **state) {
               "1|a2|3|NULL\n3|c|4|{\"k\":\"v\"}\n");
   assert_dump(f->db, "SELECT connector, topic, partition, \"offset\" FROM __runnel_sink_offsets",
               "sink1|users|0|14\n");
-  assert_int_equal(f->ctx.nreports, 0);
+  assert_int_equal(f->ctx.reports, 0);
   p->stop(task);
   /* A restart resumes after the stored offset. */
   memset(task, 0, p->task_size);
@@ -225,13 +189,13 @@ static void test_sink_insert_bad_rows_reported(void **state) {
                      "|{\"id\":6,\"v\":\"f\"}"};
   assert_int_equal(put(p, task, "ev", 100, 7, b, err, sizeof err), CONN_OK);
   assert_dump(f->db, "SELECT id, v FROM ev ORDER BY id", "1|a\n2|b\n6|f\n");
-  assert_int_equal(f->ctx.nreports, 4);
-  assert_non_null(strstr(f->ctx.reports, "102:sqlite"));
-  assert_non_null(strstr(f->ctx.reports, "UNIQUE constraint failed"));
-  assert_non_null(strstr(f->ctx.reports, "103:sqlite"));
-  assert_non_null(strstr(f->ctx.reports, "NOT NULL constraint failed"));
-  assert_non_null(strstr(f->ctx.reports, "104:the value is not a JSON object"));
-  assert_non_null(strstr(f->ctx.reports, "105:table \"ev\" has no column \"extra\" and "
+  assert_int_equal(f->ctx.reports, 4);
+  assert_non_null(strstr(f->ctx.report_log, "102:sqlite"));
+  assert_non_null(strstr(f->ctx.report_log, "UNIQUE constraint failed"));
+  assert_non_null(strstr(f->ctx.report_log, "103:sqlite"));
+  assert_non_null(strstr(f->ctx.report_log, "NOT NULL constraint failed"));
+  assert_non_null(strstr(f->ctx.report_log, "104:the value is not a JSON object"));
+  assert_non_null(strstr(f->ctx.report_log, "105:table \"ev\" has no column \"extra\" and "
                                          "auto.evolve is false"));
   assert_dump(f->db, "SELECT \"offset\" FROM __runnel_sink_offsets", "106\n");
 
@@ -264,7 +228,7 @@ static void test_sink_weird_table_name_and_evolve(void **state) {
               "__runnel_sink_offsets\nkeep\nx\"; DROP TABLE keep; --t\"o's\n");
   assert_dump(f->db, "SELECT * FROM \"x\"\"; DROP TABLE keep; --t\"\"o's\" ORDER BY 1",
               "1|NULL\n2|x\n");
-  assert_int_equal(f->ctx.nreports, 0);
+  assert_int_equal(f->ctx.reports, 0);
   p->stop(task);
   free(task);
   conn_config_free(&cfg);
