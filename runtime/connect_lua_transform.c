@@ -16,10 +16,11 @@
  * drop it. partition, offset and timestamp are nil when unknown (source
  * records). key and value are decoded JSON when the bytes are a JSON
  * object, array, number, boolean or null (runnel.null); anything else,
- * including a JSON string, is given as the raw text, so an unchanged
- * record round-trips byte for byte except for the re-encoding of decoded
- * JSON (keys sorted, numbers written back as Lua reads them). On return, a
- * string key/value is written as it is (raw bytes), anything else as JSON.
+ * including a JSON string, is given as the raw text; nil is a null
+ * key/value. On return, nil is a null key/value, a string is written as it
+ * is (raw bytes), anything else (runnel.null included) as JSON. So an
+ * unchanged record round-trips byte for byte except for the re-encoding of
+ * decoded JSON (keys sorted, numbers written back as Lua reads them).
  * headers is a table name -> text (runnel.null for a null value, a
  * sequence when the name repeats); headers are written back sorted by
  * name. offset is read-only.
@@ -218,7 +219,7 @@ static int lua_tf_take_data(lua_tf_t *t, lua_State *L, conn_record_t *nr, bool i
   const char *what = is_key ? "key" : "value";
   int rc = 0;
   int type = lua_type(L, -1);
-  if (type == LUA_TNIL || (type == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == luavm_null())) {
+  if (type == LUA_TNIL) { /* runnel.null, like any value, is encoded: the text null */
     rc = is_key ? conn_record_set_key(nr, NULL, -1) : conn_record_set_value(nr, NULL, -1);
   } else if (type == LUA_TSTRING) {
     size_t len;

@@ -132,8 +132,8 @@ static void test_lua_sees_and_changes_the_record(void **state) {
 
   /* Non-JSON text, a JSON string and a null value reach Lua as given and
    * come back unchanged. */
-  const char *same[] = {"plain text", "\"quoted\"", NULL};
-  for (int i = 0; i < 3; i++) {
+  const char *same[] = {"plain text", "\"quoted\"", "null", "", NULL};
+  for (int i = 0; i < 5; i++) {
     conn_chain_t *id = lua_chain(script("id.lua", "function transform(r) return r end\n"));
     rec_make(&r, NULL, same[i]);
     assert_int_equal(conn_chain_apply(id, &r, err, sizeof err), 1);
