@@ -19,9 +19,11 @@
  * (write).
  *
  * Buffering and durability: put appends lines to a memory buffer; the
- * buffer is written to the file (visible to readers, not yet durable) when
- * it holds flush.lines lines, when its oldest line is flush.ms old at a
- * put, when it passes 1 MiB, and at flush. flush writes and fsyncs, and
+ * buffer is written to the file (visible to readers, not yet durable) at
+ * the end of each put by default (flush.lines and flush.ms 0; Kafka's sink
+ * writes each line as it is put), or, to coalesce small puts, when it
+ * holds flush.lines lines or its oldest line is flush.ms old at a put;
+ * always when it passes 1 MiB, and at flush. flush writes and fsyncs, and
  * only then does the framework commit the consumed offsets: a crash
  * between a write and the commit means those records are written again
  * after the restart (at-least-once, as Kafka's file sink).
@@ -76,11 +78,13 @@ static const conn_def_t conn_file_sink_defs[] = {
     {.name = "flush.lines", .type = CONN_T_INT, .default_value = "0", .min = 0, .max = INT32_MAX,
      .importance = CONN_IMP_LOW, .group = "Flush",
      .doc = "Write buffered lines to the file once this many are buffered (0: no line limit). "
+            "With flush.lines and flush.ms both 0, every put's lines are written at its end. "
             "Durable (fsynced) only at the framework's flush, before offsets are committed."},
-    {.name = "flush.ms", .type = CONN_T_LONG, .default_value = "1000", .min = 0,
+    {.name = "flush.ms", .type = CONN_T_LONG, .default_value = "0", .min = 0,
      .max = 86400000, .importance = CONN_IMP_LOW, .group = "Flush",
-     .doc = "Write buffered lines to the file when the oldest is this old at a put (0: at "
-            "every put)."},
+     .doc = "Write buffered lines to the file when the oldest is this old at a put (0: no age "
+            "limit). With flush.lines and flush.ms both 0 (the default), every put's lines are "
+            "written at its end, as Kafka's FileStreamSink writes them."},
     {.name = "file.max.bytes", .type = CONN_T_LONG, .default_value = "0", .min = 0,
      .max = INT64_MAX, .importance = CONN_IMP_LOW, .group = "Rotation",
      .doc = "Rotate the file before it would pass this size: it is renamed to <file>.1, then "
@@ -430,9 +434,11 @@ static int conn_file_sink_put(void *task, const conn_record_t *records, size_t n
         s->oldest_ms = conn_file_sink_now_ms();
     }
   }
-  bool due = s->len >= FILE_SINK_BUF_MAX ||
+  bool every_put = s->flush_lines == 0 && s->flush_ms == 0;
+  bool due = s->len >= FILE_SINK_BUF_MAX || (every_put && s->buffered > 0) ||
              (s->flush_lines > 0 && s->buffered >= s->flush_lines) ||
-             (s->buffered > 0 && conn_file_sink_now_ms() - s->oldest_ms >= s->flush_ms);
+             (s->flush_ms > 0 && s->buffered > 0 &&
+              conn_file_sink_now_ms() - s->oldest_ms >= s->flush_ms);
   if (due) {
     char werr[256];
     if (conn_file_sink_write(s, werr, sizeof werr) != CONN_OK)

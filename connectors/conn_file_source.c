@@ -440,12 +440,12 @@ static int64_t conn_file_timestamp(yajl_val v) {
   return -1;
 }
 
-/* Appends the record for one line (len bytes without the '\n'; eol is
- * false for the last partial line of a rotated file). Returns 1 (added),
- * 0 (blank JSON line skipped) or CONN_E_FAIL (out of memory). pos and line
- * must already be past this line. */
+/* Appends the record for one line (len bytes without the '\n').
+ * Returns 1 (added), 0 (blank JSON line skipped) or CONN_E_FAIL with err
+ * (out of memory, a line over 2 GiB). pos and line must already be past
+ * this line. */
 static int conn_file_emit(file_source_t *s, file_follower_t *f, const char *text, size_t len,
-                          conn_batch_t *out) {
+                          conn_batch_t *out, char *err, size_t errlen) {
   if (len > 0 && text[len - 1] == '\r')
     len--;
   if (s->json) { /* text is not NUL-terminated: a bounded scan */
@@ -456,10 +456,11 @@ static int conn_file_emit(file_source_t *s, file_follower_t *f, const char *text
       return 0;
   }
   if (len > INT32_MAX) {
-    conn_ctx_log(s->ctx, 0, "%s:%" PRId64 ": a line of %zu bytes is over the 2 GiB record limit",
-                 f->path, f->line, len);
+    snprintf(err, errlen, "%s:%" PRId64 ": a line of %zu bytes is over the 2 GiB record limit",
+             f->path, f->line, len);
     return CONN_E_FAIL;
   }
+  snprintf(err, errlen, "out of memory"); /* the only failure from here on */
   conn_record_t *r = conn_batch_add(out);
   if (!r)
     return CONN_E_FAIL;
@@ -470,17 +471,17 @@ static int conn_file_emit(file_source_t *s, file_follower_t *f, const char *text
       conn_record_set_value(r, text, (int32_t)len) != 0 ||
       (r->source_partition = strdup(f->partition)) == NULL ||
       (r->source_offset = strdup(offset)) == NULL)
-    return CONN_E_FAIL;
+    goto fail;
   if (!s->json)
     return 1;
-  char err[512];
-  yajl_val v = conn_json_parse_line(f->path, f->line, text, len, err, sizeof err);
+  char perr[512];
+  yajl_val v = conn_json_parse_line(f->path, f->line, text, len, perr, sizeof perr);
   if (!v) {
     /* Kept, never dropped: the framework applies errors.tolerance. */
-    conn_ctx_log(s->ctx, 1, "%s", err);
-    return conn_record_add_header(r, CONN_HEADER_ERROR, err, (int32_t)strlen(err)) == 0
-               ? 1
-               : CONN_E_FAIL;
+    conn_ctx_log(s->ctx, 1, "%s", perr);
+    if (conn_record_add_header(r, CONN_HEADER_ERROR, perr, (int32_t)strlen(perr)) != 0)
+      goto fail;
+    return 1;
   }
   int rc = 1;
   if (s->key_field) {
@@ -509,13 +510,18 @@ static int conn_file_emit(file_source_t *s, file_follower_t *f, const char *text
     }
   }
   yajl_tree_free(v);
-  return rc;
+  if (rc == 1)
+    return 1;
+fail: /* the batch holds only whole records */
+  conn_record_clear(r);
+  out->count--;
+  return CONN_E_FAIL;
 }
 
 /* Emits the complete lines in f's buffer, up to room records. Returns the
  * number added or CONN_E_FAIL. */
 static int conn_file_drain_buffer(file_source_t *s, file_follower_t *f, conn_batch_t *out,
-                                  size_t room) {
+                                  size_t room, char *err, size_t errlen) {
   int added = 0;
   while ((size_t)added < room && f->start < f->len) {
     char *line = f->buf + f->start;
@@ -525,10 +531,13 @@ static int conn_file_drain_buffer(file_source_t *s, file_follower_t *f, conn_bat
     size_t n = (size_t)(nl - line);
     f->pos += (int64_t)n + 1;
     f->line++;
+    int rc = conn_file_emit(s, f, line, n, out, err, errlen);
+    if (rc < 0) { /* not consumed: the next poll meets the same line */
+      f->pos -= (int64_t)n + 1;
+      f->line--;
+      return added > 0 ? added : rc;
+    }
     f->start += n + 1;
-    int rc = conn_file_emit(s, f, line, n, out);
-    if (rc < 0)
-      return rc;
     added += rc;
   }
   if (f->start == f->len)
@@ -592,9 +601,12 @@ static int conn_file_at_end(file_source_t *s, file_follower_t *f, conn_batch_t *
     size_t n = f->len - f->start;
     f->pos += (int64_t)n;
     f->line++;
-    int rc = conn_file_emit(s, f, f->buf + f->start, n, out);
-    if (rc < 0)
+    int rc = conn_file_emit(s, f, f->buf + f->start, n, out, err, errlen);
+    if (rc < 0) {
+      f->pos -= (int64_t)n;
+      f->line--;
       return rc;
+    }
     *added += rc;
   }
   conn_ctx_log(s->ctx, 2, "%s: rotated after %" PRId64 " bytes; following the new file", f->path,
@@ -622,22 +634,25 @@ static int conn_file_follow(file_source_t *s, file_follower_t *f, conn_batch_t *
     if (rc < 0 || f->fd < 0)
       return rc;
   }
+  /* On an error after records were added, the records are returned and
+   * the error left for the next poll, which meets it again (nothing was
+   * consumed past it): records polled are never thrown away. */
   int added = 0;
   for (;;) {
-    int rc = conn_file_drain_buffer(s, f, out, room - (size_t)added);
+    int rc = conn_file_drain_buffer(s, f, out, room - (size_t)added, err, errlen);
     if (rc < 0)
-      return rc;
+      return added > 0 ? added : rc;
     added += rc;
     if ((size_t)added >= room)
       return added;
     ssize_t r = conn_file_read(f, err, errlen);
     if (r < 0)
-      return (int)r;
+      return added > 0 ? added : (int)r;
     if (r > 0)
       continue;
     int more = conn_file_at_end(s, f, out, &added, err, errlen);
     if (more < 0)
-      return more;
+      return added > 0 ? added : more;
     if (!more || f->fd < 0 || (size_t)added >= room)
       return added;
   }
@@ -706,7 +721,7 @@ static int conn_file_source_poll(void *task, conn_batch_t *out, size_t max, char
     file_follower_t *f = s->files[(s->next + k) % s->nfiles];
     int rc = conn_file_follow(s, f, out, limit - added, err, errlen);
     if (rc < 0)
-      return rc;
+      return added > 0 ? (int)added : rc; /* see conn_file_follow */
     added += (size_t)rc;
   }
   if (s->nfiles)

@@ -164,8 +164,7 @@ static void test_json_envelope_with_key(void **state) {
 
 static void test_flush_policy(void **state) {
   fixture_t *fx = *state;
-  conn_config_set(&fx->cfg, "flush.lines", "2");
-  conn_config_set(&fx->cfg, "flush.ms", "60000");
+  conn_config_set(&fx->cfg, "flush.lines", "2"); /* flush.ms 0: no age limit */
   start_task(fx);
   const char *a[] = {"a"};
   const char *b[] = {"b"};
@@ -178,13 +177,13 @@ static void test_flush_policy(void **state) {
   flush(fx); /* the framework's flush writes everything */
   assert_string_equal(slurp(fx->path), "a\nb\na\n");
   stop_task(fx);
-  /* flush.ms=0: written at every put. */
+  /* Both 0 (the defaults): written at every put. */
   conn_config_set(&fx->cfg, "flush.lines", "0");
   conn_config_set(&fx->cfg, "flush.ms", "0");
   start_task(fx);
   put(fx, b, 1);
   assert_string_equal(slurp(fx->path), "a\nb\na\nb\n");
-  /* flush.ms: a line older than it is written at the next put. */
+  /* flush.ms alone: a line older than it is written at the next put. */
   stop_task(fx);
   conn_config_set(&fx->cfg, "flush.ms", "30");
   start_task(fx);
