@@ -12,6 +12,7 @@
  *     schemaless MaskField does (it puts masked(value.get(field))).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,8 +333,11 @@ static int mask_init(mask_t *t, conn__side_t side, const conn_config_t *cfg, cha
     errno = 0;
     long long i = strtoll(r, &end, 10);
     if (*r && !*end && errno == 0) t->repl_int = conn__jv_int(i);
+    /* strtod also reads hex, inf and nan, which are not JSON numbers. */
+    errno = 0;
     double d = strtod(r, &end);
-    if (*r && !*end && errno == 0) t->repl_double = conn__jv_double(d);
+    if (*r && !*end && errno == 0 && isfinite(d) && !strpbrk(r, "xX"))
+      t->repl_double = conn__jv_double(d);
   }
   return 0;
 }

@@ -315,6 +315,11 @@ static void test_mask_field_by_type(void **state) {
   run_v(c, "{\"s\":\"card\",\"i\":1234,\"f\":1e3}", "{\"s\":\"9\",\"i\":9,\"f\":9.0}");
   value_fails(c, "{\"s\":\"x\",\"f\":true}", "cannot mask field 'f' of type boolean", NULL);
   conn_chain_free(c);
+  c = chain_of((const char *const[]){"transforms=m", "transforms.m.type=MaskField$Value",
+                                      "transforms.m.fields=f", "transforms.m.replacement=inf", NULL});
+  value_fails(c, "{\"f\":1.5}", "replacement 'inf' is not a number", NULL);
+  run_v(c, "{\"f\":\"s\"}", "{\"f\":\"inf\"}");
+  conn_chain_free(c);
 
   c = chain_of((const char *const[]){"transforms=m", "transforms.m.type=MaskField$Key",
                                       "transforms.m.fields=card",
