@@ -56,6 +56,9 @@ static void runner_collect(void *opaque, metrics_buf_t *b) {
        METRICS_COUNTER},
       {"runnel_job_restored_records_total",
        "Changelog records replayed to rebuild the task's state.", METRICS_COUNTER},
+      {"runnel_job_late_records_dropped_total",
+       "Records dropped because every window they belong to had closed (stream time past "
+       "end + grace).", METRICS_COUNTER},
   };
   pthread_mutex_lock(&r->mu);
   for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
@@ -78,6 +81,7 @@ static void runner_collect(void *opaque, metrics_buf_t *b) {
         case 8: val = (double)v->cache_hits; break;
         case 9: val = (double)v->cache_misses; break;
         case 10: val = (double)v->stats.restored; break;
+        case 11: val = (double)v->stats.late_dropped; break;
         case 7: {
           const topo_sub_t *sub = &j->job->subs[v->sub];
           for (int i = 0; i < sub->nsources; i++) {

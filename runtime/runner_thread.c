@@ -308,6 +308,25 @@ static void runner_op_count(void *arg, const char *op, uint64_t n) {
   s->count = n;
 }
 
+/* Wall-clock punctuation on the worker's clock (the first call per task
+ * schedules; see topo_task_wall_clock). A punctuator that fails a job
+ * without error tolerance fails its task. */
+static void runner_wall_clock(runner_thread_t *th) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  for (int i = 0; i < th->nslots; i++) {
+    runner_slot_t *s = &th->slots[i];
+    char err[1024];
+    if (s->state != RUNNER_TASK_RUNNING || s->job->job->npuncts == 0) continue;
+    if (topo_task_wall_clock(s->task, now, err, sizeof err) != 0) {
+      s->state = RUNNER_TASK_FAILED;
+      logger_error("job", "%s task: %s", s->job->job->name, err);
+      snprintf(s->error, sizeof s->error, "punctuate: %.1000s", err);
+    }
+  }
+}
+
 static void *runner_thread_main(void *arg) {
   runner_thread_t *th = arg;
   runner_t *r = th->r;
@@ -323,6 +342,7 @@ static void *runner_thread_main(void *arg) {
 
     int work = 0;
     for (int i = 0; i < th->nslots; i++) work += runner_slot_turn(&th->slots[i]);
+    runner_wall_clock(th);
 
     int64_t now = runner_now_ms();
     int caught_up = 1;

@@ -267,6 +267,8 @@ static topo_task_t *drv_task(drv_t *d, int sub, int32_t partition, char *err, si
                         .headers = g->headers, .header_count = g->nheaders};
     if (topo_task_global_apply(*slot, g->topic, g->partition, &rec, err, errlen) < 0) return NULL;
   }
+  /* Wall-clock punctuators count from the task's start. */
+  if (topo_task_wall_clock(*slot, d->wall_clock, err, errlen) != 0) return NULL;
   return *slot;
 }
 
@@ -306,6 +308,23 @@ static int drv_process(drv_t *d, const char *topic, int32_t partition, const log
   int rc = topo_task_process(task, topic, rec, err, errlen);
   if (rc < 0) return -1;
   return topo_task_commit(task, err, errlen) == 0 ? 0 : -1;
+}
+
+static int drv_drain(drv_t *d, char *err, size_t errlen);
+
+/* advance_wall_clock: every open task runs its due wall-clock punctuators
+ * (in sub-topology, then partition order) and commits; then what they
+ * wrote is printed and processed. */
+static int drv_advance(drv_t *d, int64_t ms, char *err, size_t errlen) {
+  d->wall_clock += ms;
+  for (int i = 0; i < d->job->nsubs * d->max_parts; i++) {
+    topo_task_t *t = d->tasks[i];
+    if (!t) continue;
+    if (topo_task_wall_clock(t, d->wall_clock, err, errlen) != 0 ||
+        topo_task_commit(t, err, errlen) != 0)
+      return -1;
+  }
+  return drv_drain(d, err, errlen);
 }
 
 /* Prints what was appended and feeds records of topics the job reads back
@@ -528,9 +547,11 @@ static int drv_line(drv_t *d, const char *line, long lineno, char *err, size_t e
       yajl_tree_free(root);
       return -1;
     }
-    d->wall_clock += YAJL_GET_INTEGER(clock);
+    char perr[2048];
+    int arc = drv_advance(d, YAJL_GET_INTEGER(clock), perr, sizeof perr);
+    if (arc != 0) snprintf(err, errlen, "input line %ld: advance_wall_clock: %s", lineno, perr);
     yajl_tree_free(root);
-    return 0;
+    return arc;
   }
   int rc = -1;
   char *kown = NULL, *vown = NULL;
@@ -769,7 +790,9 @@ static int drv_lua_advance(lua_State *L) {
   drv_lua_t *u = drv_lua_check(L);
   lua_Integer ms = luaL_checkinteger(L, 2);
   if (ms < 0) return luaL_error(L, "advance_wall_clock: expected milliseconds >= 0");
-  u->d.wall_clock += ms;
+  char err[2048];
+  if (drv_advance(&u->d, ms, err, sizeof err) != 0)
+    return luaL_error(L, "advance_wall_clock: %s", err);
   return 0;
 }
 

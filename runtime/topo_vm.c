@@ -329,9 +329,10 @@ static int topo_l_rec_set_header(lua_State *L) {
   return 0;
 }
 
+/* Also while a punctuator runs (no record): its outputs' timestamp. */
 static int topo_l_rec_set_timestamp(lua_State *L) {
   topo_ctx_t *ctx = topo_ctx(L);
-  topo_l_rec(L, ctx);
+  if (!ctx->task) topo_l_rec(L, ctx);
   lua_Number ts = luaL_checknumber(L, 1);
   if (ts < 0 || ts > 9.2e18) return luaL_error(L, "set_timestamp: %f is not a timestamp in ms", ts);
   ctx->out_ts = (int64_t)ts;

@@ -547,7 +547,7 @@ local function windowed_aggregate(w, store_name, fields, method)
   local input = aggregation_input(g, store_name, kser)
   local st = add_store(job, store_name, method, { window = true, retention = w.retention })
   fields.store = st
-  fields.kenc = kser.encode
+  fields.kenc, fields.kdec = kser.encode, kser.decode
   fields.wtype, fields.size, fields.advance, fields.grace = w.wtype, w.size, w.advance, w.grace
   fields.late_dlq = w.late_dlq
   local node = new_node(job, "WINDOW-" .. w.wtype:upper() .. "-AGGREGATE", { input }, fields)
@@ -592,6 +592,94 @@ function WindowedGrouped:aggregate(init, fn, merger, store)
     fail("aggregate: only session windows take a merger")
   end
   return windowed_aggregate(self, store, { init = init, fn = fn, merger = merger }, "aggregate")
+end
+
+-- Punctuators: job:punctuate (user functions) and suppression (interval
+-- 0: on every advance of stream time). Ids index job.punctuators.
+local function add_punctuator(job, p)
+  local list = rawget(job, "punctuators")
+  if not list then list = {}; rawset(job, "punctuators", list) end
+  list[#list + 1] = p
+  p.id = #list
+  return p
+end
+
+-- table:suppress{ until = "window_close" }: one final result per window,
+-- when stream time reaches its end + grace (+ 1 for sliding and session
+-- windows, whose ends are inclusive).
+-- table:suppress{ until = "time_limit", time = d[, max_records = n] }: per
+-- key, the latest update once `time` of stream time has passed since the
+-- key's first buffered update; beyond max_records buffered keys, the
+-- oldest are emitted early (Kafka's BufferConfig emitEarlyWhenFull).
+-- The buffer is a store ({name}, default "<table's store>-suppress") with
+-- a changelog.
+function Table:suppress(opts)
+  opts = check_opts(opts, "suppress", { ["until"] = true, time = true, max_records = true,
+                                        name = true })
+  local mode = opts["until"]
+  if mode ~= "window_close" and mode ~= "time_limit" then
+    fail(fmt("suppress: until must be \"window_close\" or \"time_limit\", got %s", tostring(mode)))
+  end
+  local windowed = rawget(self, "windowed") or false
+  local fields = { mode = mode, windowed = windowed, grace = rawget(self, "grace") or 0 }
+  if mode == "window_close" then
+    if not windowed then
+      fail("suppress: until = \"window_close\" needs a windowed table (group_by_key():window{...}:count())")
+    end
+    if opts.time ~= nil or opts.max_records ~= nil then
+      fail("suppress: time and max_records apply to until = \"time_limit\" only (window_close buffers every open window)")
+    end
+  else
+    if opts.time == nil then fail("suppress: until = \"time_limit\" needs time, e.g. time = \"10s\"") end
+    fields.time = duration(opts.time, "suppress", "time", true)
+    if opts.max_records ~= nil then
+      if math_type(opts.max_records) ~= "integer" or opts.max_records < 1 then
+        fail(fmt("suppress: max_records must be an integer of at least 1, got %s", tostring(opts.max_records)))
+      end
+      fields.max_records = opts.max_records
+    end
+  end
+  local name = opts.name
+  if name == nil then
+    if not self.store then
+      fail("suppress: give the buffer a name, e.g. suppress{until = ..., name = \"final-counts\"}")
+    end
+    name = self.store.name .. "-suppress"
+  end
+  local job = self.job
+  local st = add_store(job, name, "suppress")
+  -- The key serde of the table: the aggregation's (windowed tables add
+  -- start and end).
+  local src = self.node
+  fields.kenc = src.kenc or encode_default
+  fields.kdec = src.kdec or builtin_serdes.string.decode
+  fields.inclusive = windowed == "sliding" or windowed == "session"
+  fields.store = st
+  fields.table = true
+  local node = new_node(job, "SUPPRESS", { self.node }, fields)
+  st.node = node
+  node.punct = add_punctuator(job, { node = node, interval = 0, type = "stream_time" })
+  return table_of(job, node, nil)
+end
+
+-- job:punctuate(interval, fn(timestamp, p), { type = "stream_time" | "wall_clock",
+--                                           stores = { names } })
+-- fn runs in every task of the sub-topology that owns the named stores
+-- (the first sub-topology without stores) and may read those stores
+-- (p:get(store, key), p:range(store) -> { {key, value}, ... }) and emit
+-- records (p:emit(topic, key, value)).
+function Job:punctuate(interval, fn, opts)
+  local ms = duration(interval, "punctuate", "the interval")
+  check_fn(fn, "punctuate", "the punctuator")
+  opts = check_opts(opts, "punctuate", { type = true, stores = true })
+  local ptype = opts.type or "stream_time"
+  if ptype ~= "stream_time" and ptype ~= "wall_clock" then
+    fail(fmt("punctuate: type must be \"stream_time\" or \"wall_clock\", got %s", tostring(ptype)))
+  end
+  local stores = opts.stores or {}
+  if type(stores) ~= "table" then fail("punctuate: stores must be a list of store names") end
+  for _, n in ipairs(stores) do check_name(n, "punctuate", "a store name") end
+  add_punctuator(self, { fn = fn, interval = ms, type = ptype, stores = stores, where = where() })
 end
 
 ---------------------------------------------------------------------------
@@ -1521,6 +1609,168 @@ builders["WINDOW-SESSION-AGGREGATE"] = function(node, nxt)
   end
 end
 
+-- Suppression. Buffer keys (byte order = emission order):
+--   window_close: T(close) .. T(start) .. T(end) .. key bytes
+--   time_limit:   "t" .. T(first buffered) .. key bytes   (the buffer)
+--                 "k" .. key bytes -> T(first buffered)     (its index)
+-- T(ms): 8 bytes big-endian with the sign bit flipped. Values: 8-byte
+-- timestamp of the update, then its JSON (nothing for a tombstone).
+local function tkey(ms) return spack(">i8", ms ~ mininteger) end
+local function untkey(b, at) return sunpack(">i8", b, at) ~ mininteger end
+local store_range = runnel._store_range
+local punct_fns = {}
+
+local function buf_val(v, ts)
+  if v == nil then return spack(">i8", ts) end
+  return spack(">i8", ts) .. json.encode(v)
+end
+local function unbuf_val(b)
+  local ts = sunpack(">i8", b)
+  if #b == 8 then return nil, ts end
+  return json_decode(ssub(b, 9)), ts
+end
+
+builders["SUPPRESS"] = function(node, nxt)
+  local idx, kenc, kdec, name, grace = node.store.index, node.kenc, node.kdec, node.name,
+                                       node.grace
+  local mode, time_limit, max_records = node.mode, node.time, node.max_records
+  local extra = node.inclusive and 1 or 0
+  local FF = string.rep("\255", 8)
+  if mode == "window_close" then
+    punct_fns[node.punct.id] = function(st)
+      local got = store_range(idx, nil, tkey(st) .. FF)
+      for i = 1, #got, 2 do
+        local kb, vb = got[i], got[i + 1]
+        local s, e = untkey(kb, 9), untkey(kb, 17)
+        local v, ts = unbuf_val(vb)
+        store_put(idx, kb, nil)
+        current_op = name
+        set_ts(ts)
+        nxt(setmetatable({ key = kdec(ssub(kb, 25)), start = s, ["end"] = e }, Windowed), v, nil)
+      end
+    end
+    return function(k, v)
+      current_op = name; op_in[name] = op_in[name] + 1
+      local kb = tkey(k["end"] + grace + extra) .. tkey(k.start) .. tkey(k["end"]) .. kenc(k.key)
+      -- A tombstone (a merged-away session) removes the pending result:
+      -- nothing of it was emitted.
+      if v == nil then store_put(idx, kb, nil) return end
+      store_put(idx, kb, buf_val(v, rec_ts()))
+    end
+  end
+  local function keybytes(k)
+    if node.windowed then return tkey(k.start) .. tkey(k["end"]) .. kenc(k.key) end
+    return kenc(k)
+  end
+  local function key_of(kb)
+    if node.windowed then
+      return setmetatable({ key = kdec(ssub(kb, 17)), start = untkey(kb, 1), ["end"] = untkey(kb, 9) },
+                          Windowed)
+    end
+    return kdec(kb)
+  end
+  local function emit_entry(tk, vb)
+    local kb = ssub(tk, 10)
+    store_put(idx, tk, nil)
+    store_put(idx, "k" .. kb, nil)
+    local v, ts = unbuf_val(vb)
+    current_op = name
+    set_ts(ts)
+    nxt(key_of(kb), v, nil)
+  end
+  punct_fns[node.punct.id] = function(st)
+    local got = store_range(idx, "t", "t" .. tkey(st - time_limit) .. FF)
+    for i = 1, #got, 2 do emit_entry(got[i], got[i + 1]) end
+  end
+  return function(k, v)
+    if k == nil then return end
+    current_op = name; op_in[name] = op_in[name] + 1
+    local kb = keybytes(k)
+    local ts = rec_ts()
+    local first = store_get(idx, "k" .. kb)
+    if first then
+      store_put(idx, "t" .. first .. kb, buf_val(v, ts))
+      return
+    end
+    first = tkey(ts) -- Kafka: the buffer time is the first update's record time
+    store_put(idx, "k" .. kb, first)
+    store_put(idx, "t" .. first .. kb, buf_val(v, ts))
+    if max_records then
+      local got = store_range(idx, "t", "t" .. FF, max_records + 1)
+      if #got > 2 * max_records then
+        emit_entry(got[1], got[2]) -- the oldest; one new key adds at most one
+        current_op = name
+        set_ts(ts)
+      end
+    end
+  end
+end
+
+-- The punctuator context given to job:punctuate functions.
+local Punct = {}
+Punct.__index = Punct
+function Punct:get(store, key)
+  local st = self.job.stores_by_name[store]
+  if not st then error(fmt("punctuate: no store %q", tostring(store)), 2) end
+  local kenc = st.node and st.node.kenc or encode_default
+  return decode_store(store_get(st.index, kenc(key)))
+end
+-- p:range(store) -> { {key, value}, ... } in key byte order; a window
+-- store's keys are windowed keys (store.h: u32 length, key, start, end).
+function Punct:range(store)
+  local st = self.job.stores_by_name[store]
+  if not st then error(fmt("punctuate: no store %q", tostring(store)), 2) end
+  local got = store_range(st.index, nil, nil)
+  local kdec = st.node and st.node.kdec or builtin_serdes.string.decode
+  local out = {}
+  for i = 1, #got, 2 do
+    local kb, vb = got[i], got[i + 1]
+    if st.window then
+      local n = sunpack(">I4", kb)
+      local wk = setmetatable({ key = kdec(ssub(kb, 5, 4 + n)), start = untkey(kb, 5 + n),
+                                ["end"] = untkey(kb, 13 + n) }, Windowed)
+      out[#out + 1] = { wk, (wval_dec(vb, true)) }
+    else
+      out[#out + 1] = { kdec(kb), decode_store(vb) }
+    end
+  end
+  return out
+end
+function Punct:emit(topic, key, value)
+  emit(topic, encode_default(key), encode_default(value))
+end
+
+function runnel._punctuate(id, ts)
+  return punct_fns[id](ts)
+end
+
+-- Fills desc.punctuators; called by _compile once sub-topologies exist.
+local function describe_punctuators(job, desc)
+  desc.punctuators = {}
+  for _, p in ipairs(rawget(job, "punctuators") or {}) do
+    local sub = 0
+    if p.node then
+      sub = p.node.sub
+    else
+      for i, n in ipairs(p.stores) do
+        local st = job.stores_by_name[n]
+        if not st then error(fmt("%spunctuate: no store %q in this job", p.where, n), 0) end
+        local s = st.node and st.node.sub or 0
+        if i > 1 and s ~= sub then
+          error(fmt("%spunctuate: the stores %q and %q are in different sub-topologies", p.where,
+                    p.stores[1], n), 0)
+        end
+        sub = s
+      end
+      local ctx = setmetatable({ job = job }, Punct)
+      local fn = p.fn
+      punct_fns[p.id] = function(ts) return fn(ts, ctx) end
+    end
+    desc.punctuators[#desc.punctuators + 1] = { id = p.id, subtopology = sub,
+                                                interval = p.interval, type = p.type }
+  end
+end
+
 compile_node = function(job, node, built)
   local f = built[node]
   if f then return f end
@@ -1663,6 +1913,7 @@ function runnel._compile(job)
         from_subtopology = n.repartition_of.sub }
     end
   end
+  describe_punctuators(job, desc)
   return desc, entries
 end
 
