@@ -108,7 +108,7 @@ static int sqlite_connect(const char *url, const char *user, const char *passwor
   sqlite3_busy_timeout(c->db, 1000);
   if (create) {
     char *emsg = NULL;
-    rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", NULL, NULL,
+    rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=16384", NULL, NULL,
                       &emsg);
     if (rc != SQLITE_OK) {
       snprintf(err, errlen, "sqlite %s: %s", c->path, emsg ? emsg : sqlite3_errstr(rc));

@@ -230,6 +230,21 @@ typedef struct {
 
 typedef enum { JDBC_ROW_WRITE, JDBC_ROW_DELETE, JDBC_ROW_SKIP } conn_jdbc_row_op_t;
 
+/* The top-level fields of a JSON object (conn_jdbc_fields.c): names and
+ * text values point into arena, which the struct owns. */
+typedef struct {
+  const char **names;
+  conn_jdbc_val_t *vals;
+  size_t n, cap;
+  char *arena;
+} conn_jdbc_fields_t;
+
+/* Parses len bytes of JSON; *f is overwritten. Returns 0, JDBC_BAD_RECORD
+ * with reason (not JSON, not an object) or JDBC_E_NOMEM. */
+int conn_jdbc_fields_parse(const char *text, size_t len, conn_jdbc_fields_t *f, char *reason,
+                           size_t rlen);
+void conn_jdbc_fields_free(conn_jdbc_fields_t *f);
+
 /* One record as a row: the column names and values it writes, key
  * columns first. Names and text values point into the row's own storage
  * (parsed JSON trees, generated JSON text). */
@@ -241,7 +256,8 @@ typedef struct {
   conn_jdbc_val_t *vals;
   int ncols, nkeys, cap;
   uint64_t key_hash;        /* of the key values */
-  void *key_tree, *value_tree; /* yajl_val */
+  void *key_tree;           /* yajl_val of the key (pk.mode=record_key) */
+  conn_jdbc_fields_t fields; /* of the value */
   char **owned;             /* malloc'd strings the values point into */
   int nowned;
 } conn_jdbc_row_t;

@@ -231,11 +231,17 @@ static int row_key_from_key(const conn_jdbc_pk_t *pk, const conn_record_t *rec,
   return 0;
 }
 
+static int fields_find(const conn_jdbc_fields_t *f, const char *name) {
+  for (size_t i = 0; i < f->n; i++)
+    if (strcmp(f->names[i], name) == 0) return (int)i;
+  return -1;
+}
+
 int conn_jdbc_row_parse(const conn_jdbc_pk_t *pk, const conn_record_t *rec,
                         conn_jdbc_row_t *row, char *reason, size_t len) {
   row->rec = rec;
   row->op = JDBC_ROW_WRITE;
-  yajl_val v = NULL;
+  const conn_jdbc_fields_t *v = &row->fields;
   if (!rec->value) {
     if (!pk->delete_enabled) {
       snprintf(reason, len, "a tombstone (null value) and delete.enabled is false");
@@ -243,17 +249,9 @@ int conn_jdbc_row_parse(const conn_jdbc_pk_t *pk, const conn_record_t *rec,
     }
     row->op = JDBC_ROW_DELETE;
   } else {
-    char perr[256];
-    v = conn_json_parse(NULL, rec->value, (size_t)rec->value_len, perr, sizeof perr);
-    row->value_tree = v;
-    if (!v) {
-      snprintf(reason, len, "the value is not JSON: %s", perr);
-      return JDBC_BAD_RECORD;
-    }
-    if (!YAJL_IS_OBJECT(v)) {
-      snprintf(reason, len, "the value is not a JSON object");
-      return JDBC_BAD_RECORD;
-    }
+    int rc = conn_jdbc_fields_parse(rec->value, (size_t)rec->value_len, &row->fields, reason,
+                                    len);
+    if (rc != 0) return rc;
   }
   int rc = 0;
   switch (pk->mode) {
@@ -275,22 +273,21 @@ int conn_jdbc_row_parse(const conn_jdbc_pk_t *pk, const conn_record_t *rec,
     rc = row_key_from_key(pk, rec, row, reason, len);
     break;
   case JDBC_PK_RECORD_VALUE: {
-    if (!v) {
+    if (!rec->value) {
       snprintf(reason, len, "pk.mode=record_value can not delete by a tombstone");
       return JDBC_BAD_RECORD;
     }
     size_t nf = list_len(pk->fields);
     if (nf == 0) {
-      for (size_t i = 0; i < v->u.object.len && rc == 0; i++)
-        rc = row_add(row, v->u.object.keys[i], v->u.object.values[i]);
+      for (size_t i = 0; i < v->n && rc == 0; i++) rc = row_push(row, v->names[i], v->vals[i]);
     } else {
       for (size_t i = 0; i < nf && rc == 0; i++) {
-        yajl_val f = obj_get(v, pk->fields[i]);
-        if (!f || YAJL_IS_NULL(f)) {
+        int at = fields_find(v, pk->fields[i]);
+        if (at < 0 || v->vals[at].type == JDBC_NULL) {
           snprintf(reason, len, "the value has no field \"%s\" (pk.fields)", pk->fields[i]);
           return JDBC_BAD_RECORD;
         }
-        rc = row_add(row, pk->fields[i], f);
+        rc = row_push(row, pk->fields[i], v->vals[at]);
       }
     }
     break;
@@ -298,13 +295,10 @@ int conn_jdbc_row_parse(const conn_jdbc_pk_t *pk, const conn_record_t *rec,
   }
   if (rc != 0) return rc;
   row->nkeys = row->ncols;
-  if (v) {
-    for (size_t i = 0; i < v->u.object.len; i++) {
-      const char *name = v->u.object.keys[i];
-      if (is_key_col(row, name)) continue; /* the key's value wins */
-      rc = row_add(row, name, v->u.object.values[i]);
-      if (rc < 0) return rc;
-    }
+  for (size_t i = 0; i < v->n; i++) {
+    if (is_key_col(row, v->names[i])) continue; /* the key's value wins */
+    rc = row_push(row, v->names[i], v->vals[i]);
+    if (rc < 0) return rc;
   }
   if (row->ncols == 0) {
     snprintf(reason, len, "the value is an empty JSON object: no column to write");
@@ -316,7 +310,7 @@ int conn_jdbc_row_parse(const conn_jdbc_pk_t *pk, const conn_record_t *rec,
 
 void conn_jdbc_row_free(conn_jdbc_row_t *row) {
   yajl_tree_free(row->key_tree);
-  yajl_tree_free(row->value_tree);
+  conn_jdbc_fields_free(&row->fields);
   for (int i = 0; i < row->nowned; i++) free(row->owned[i]);
   free(row->owned);
   free(row->cols);

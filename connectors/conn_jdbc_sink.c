@@ -601,15 +601,22 @@ static int sink_put(void *task, const conn_record_t *records, size_t n, char *er
   memset(s->rows, 0, n * sizeof *s->rows);
   int ret = CONN_OK;
   /* Records to rows; tables created or evolved as needed. */
+  const conn_jdbc_row_t *checked = NULL; /* the last row whose columns exist */
   for (size_t i = 0; i < n && ret == CONN_OK; i++) {
     conn_jdbc_row_t *row = &s->rows[i];
     char reason[512];
     rc = conn_jdbc_row_parse(&s->pk, &records[i], row, reason, sizeof reason);
     if (rc == 0) {
       sink_table_t *t = NULL;
-      rc = sink_table_for(s, records[i].topic, &t);
+      if (checked && strcmp(checked->rec->topic, records[i].topic) == 0)
+        t = checked->table;
+      else
+        rc = sink_table_for(s, records[i].topic, &t);
       row->table = t;
-      if (rc == JDBC_OK) rc = sink_table_prepare(s, row, reason, sizeof reason, err, errlen);
+      /* Rows shaped like the last checked one need no second look. */
+      if (rc == JDBC_OK && !(checked && sink_same_shape(checked, row)))
+        rc = sink_table_prepare(s, row, reason, sizeof reason, err, errlen);
+      if (rc == JDBC_OK) checked = row;
     }
     if (rc == JDBC_BAD_RECORD) {
       row->op = JDBC_ROW_SKIP;
