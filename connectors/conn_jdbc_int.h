@@ -119,6 +119,12 @@ typedef struct conn_jdbc_dialect {
   void (*col_value)(conn_jdbc_rows_t *rows, int i, conn_jdbc_val_t *v);
   void (*rows_close)(conn_jdbc_rows_t *rows);
 
+  /* Bulk insert of nrows rows of ncols values each (row-major) through
+   * sql, a COPY .. FROM STDIN (conn_jdbc_sql_copy); NULL when the dialect
+   * has none. Same results as exec. */
+  int (*copy_in)(conn_jdbc_db_t *db, const char *sql, const conn_jdbc_val_t *vals, size_t nrows,
+                 int ncols, char *err, size_t errlen);
+
   /* The column type auto.create uses for a JSON value of type t; pk: the
    * column is part of the primary key (TEXT keys are fine in both). */
   const char *(*type_name)(conn_jdbc_type_t t);
@@ -181,6 +187,9 @@ typedef struct {
  * SET c = excluded.c ... | DO NOTHING when every column is a key]. */
 void conn_jdbc_sql_insert(conn_jdbc_buf_t *b, const conn_jdbc_dialect_t *d,
                           const conn_jdbc_shape_t *s, int rows, bool upsert);
+/* COPY t (cols) FROM STDIN (PostgreSQL's bulk load; data travels apart
+ * from the statement, in COPY's text format). */
+void conn_jdbc_sql_copy(conn_jdbc_buf_t *b, const conn_jdbc_shape_t *s);
 /* UPDATE t SET non-keys = ? WHERE keys = ?: parameters are the non-key
  * values first, then the keys. */
 void conn_jdbc_sql_update(conn_jdbc_buf_t *b, const conn_jdbc_dialect_t *d,

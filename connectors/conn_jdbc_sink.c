@@ -448,6 +448,21 @@ static int sink_exec_rows(sink_task_t *s, size_t first, int k, char *err, size_t
   return s->d->exec(s->db, s->sql.p, s->params, np, true, NULL, err, errlen);
 }
 
+/* COPY of rows[first, first + k) (same shape). */
+static int sink_copy_rows(sink_task_t *s, size_t first, size_t k, char *err, size_t errlen) {
+  conn_jdbc_row_t *row = &s->rows[first];
+  sink_table_t *t = row->table;
+  conn_jdbc_shape_t shape = {t->name, row->cols, row->ncols, row->nkeys};
+  conn_jdbc_buf_reset(&s->sql);
+  conn_jdbc_sql_copy(&s->sql, &shape);
+  if (s->sql.oom) return JDBC_E_NOMEM;
+  if (sink_params_reserve(s, k * (size_t)row->ncols) != JDBC_OK) return JDBC_E_NOMEM;
+  size_t np = 0;
+  for (size_t r = 0; r < k; r++)
+    for (int i = 0; i < row->ncols; i++) s->params[np++] = s->rows[first + r].vals[i];
+  return s->d->copy_in(s->db, s->sql.p, s->params, k, row->ncols, err, errlen);
+}
+
 /* Statement sizes: a group of k rows runs as statements of these sizes
  * (largest first), so a handful of prepared statements serve any k. */
 static int sink_chunk_size(int remaining, int max) {
@@ -487,6 +502,18 @@ static int sink_write_batch(sink_task_t *s, size_t n, char *err, size_t errlen) 
     if (max > SINK_MAX_CHUNK) max = SINK_MAX_CHUNK;
     if (max > s->d->max_params / row->ncols) max = s->d->max_params / row->ncols;
     if (max < 1) max = 1;
+    if (multi && !s->upsert && s->d->copy_in) {
+      /* Plain inserts into PostgreSQL: one COPY for the whole run of rows
+       * of this shape (up to batch.size), the fastest way in. */
+      size_t end = i + 1;
+      while (end < n && (int64_t)(end - i) < s->batch_size && s->rows[end].op != JDBC_ROW_SKIP &&
+             sink_same_shape(row, &s->rows[end]))
+        end++;
+      int rc = sink_copy_rows(s, i, end - i, err, errlen);
+      if (rc != JDBC_OK) return rc;
+      i = end;
+      continue;
+    }
     bool dedup = multi && s->upsert && row->nkeys > 0 && !s->d->upsert_same_key_twice;
     if (dedup) {
       size_t need = 1;

@@ -150,6 +150,14 @@ void conn_jdbc_sql_insert(conn_jdbc_buf_t *b, const conn_jdbc_dialect_t *d,
   }
 }
 
+void conn_jdbc_sql_copy(conn_jdbc_buf_t *b, const conn_jdbc_shape_t *s) {
+  conn_jdbc_buf_adds(b, "COPY ");
+  conn_jdbc_sql_ident(b, s->table);
+  conn_jdbc_buf_add(b, " (", 2);
+  sql_ident_list(b, s->cols, s->ncols);
+  conn_jdbc_buf_adds(b, ") FROM STDIN");
+}
+
 void conn_jdbc_sql_update(conn_jdbc_buf_t *b, const conn_jdbc_dialect_t *d,
                           const conn_jdbc_shape_t *s) {
   int param = 1;

@@ -68,6 +68,12 @@ assert_eq "good rows written" "1|a
 3|c" "$(pgq "SELECT id, v FROM \"we\"\"ird; DROP TABLE u; --\" ORDER BY id")"
 assert_eq "table u survived" "1" "$(pgq 'SELECT count(*) FROM u')"
 
+# Plain inserts travel as COPY text: tabs, newlines, backslashes, \N-like
+# text and NULL survive.
+printf 'esc\t0\t0\t\\N\t{"s":"a\\tb\\nc\\\\d\\r\\\\N","n":null,"f":0.1}\n' >"$T/esc.tsv"
+out=$("$H" sink postgres-sink esc 10 "${SINK[@]}" auto.create=true <"$T/esc.tsv" 2>/dev/null)
+assert_eq "copy escaping" "t|t|0.1" "$(pgq "SELECT s = E'a\\tb\\nc\\\\d\\r\\\\N', n IS NULL, f FROM esc")"
+
 # ---- sink: PostgreSQL stopped mid-stream ----------------------------------------
 # 3000 records over 1000 keys (three passes), 100 per put with a pause
 # after each; the server is stopped for a second in the middle.
