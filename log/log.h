@@ -277,6 +277,12 @@ int log_reader_seek(log_reader_t *r, int64_t offset, log_error_t *err);
 int log_group_commit(log_t *log, const char *group, const char *topic,
                      int32_t partition, int64_t offset, log_error_t *err);
 
+/* Removes the committed offset (a tombstone in __consumer_offsets), so the
+ * group has none for that partition; durable when it returns. Removing an
+ * offset the group does not have is a no-op. */
+int log_group_delete(log_t *log, const char *group, const char *topic,
+                     int32_t partition, log_error_t *err);
+
 /* Sets *offset to the committed offset, or -1 when the group has none. */
 int log_group_fetch(log_t *log, const char *group, const char *topic,
                     int32_t partition, int64_t *offset, log_error_t *err);

@@ -204,6 +204,26 @@ int log_group_commit(log_t *log, const char *group, const char *topic, int32_t p
   return rc;
 }
 
+int log_group_delete(log_t *log, const char *group, const char *topic, int32_t partition,
+                     log_error_t *err) {
+  log__groups_t *g = log->groups;
+  uint8_t key[600];
+  int klen = make_key(group, topic, partition, key, sizeof key, err);
+  if (klen < 0)
+    return klen;
+  log_record_t rec = {.timestamp = -1, .key = key, .key_len = klen, .value = NULL,
+                      .value_len = -1};
+  pthread_mutex_lock(&g->mu);
+  int rc = 0;
+  if (*table_slot(g, key, (size_t)klen) != NULL) { /* nothing to remove: write nothing */
+    rc = log_partition_append(g->p, &rec, 1, NULL, err);
+    if (rc == 0)
+      table_put(g, key, (size_t)klen, -1);
+  }
+  pthread_mutex_unlock(&g->mu);
+  return rc;
+}
+
 int log_group_fetch(log_t *log, const char *group, const char *topic, int32_t partition,
                     int64_t *offset, log_error_t *err) {
   log__groups_t *g = log->groups;

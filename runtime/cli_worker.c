@@ -25,9 +25,13 @@ static void cli_run_usage(FILE *f) {
 
 static void cli_worker_usage(FILE *f) {
   fprintf(f,
-          "Usage: runnel worker [--config worker.json] [options]\n"
+          "Usage: runnel worker [--config worker.json] [options] [CONNECTOR.json ...]\n"
           "\n"
           "Runs a worker: the embedded log in data.dir and the REST API on listeners.\n"
+          "Each CONNECTOR.json ({\"name\": ..., \"config\": {...}}, as Kafka Connect's\n"
+          "POST /connectors body) creates or replaces that connector, as\n"
+          "connect-standalone does; a bad one stops start-up naming the file and key.\n"
+          "Connectors created through REST are kept in the log and come back by themselves.\n"
           "Stops cleanly on SIGINT or SIGTERM.\n"
           "\n"
           "Options:\n"
@@ -92,9 +96,11 @@ static int cli_worker_common(int argc, char **argv, int with_jobs) {
     }
   }
   if (!with_jobs && optind < argc) {
-    fprintf(stderr, "runnel worker: unexpected argument \"%s\"\n", argv[optind]);
-    cli_worker_usage(stderr);
-    return CLI_USAGE;
+    char err[4096];
+    if (worker_connect_check_files(argv + optind, err, sizeof err) != 0) {
+      fprintf(stderr, "runnel worker: %s\n", err);
+      return CLI_USAGE;
+    }
   }
   if (with_jobs && optind == argc) {
     fprintf(stderr, "runnel run: expects at least one JOB.lua\n");
@@ -127,7 +133,8 @@ static int cli_worker_common(int argc, char **argv, int with_jobs) {
     worker_config_free(&cfg);
     return CLI_USAGE;
   }
-  int status = worker_run(&cfg, config_path, with_jobs ? argv + optind : NULL);
+  int status = worker_run(&cfg, config_path, with_jobs ? argv + optind : NULL,
+                          with_jobs ? NULL : argv + optind);
   worker_config_free(&cfg);
   return status;
 }

@@ -1,6 +1,8 @@
 /*
  * worker.c: the worker's lifetime (see worker.h) and its built-in REST
- * routes: GET / (name, version, commit), GET /health, GET /metrics.
+ * routes: GET / (name, version, commit), GET /health, GET /metrics; the
+ * job routes live in worker_jobs.c, the connector routes in
+ * worker_connect.c.
  */
 #include "worker.h"
 
@@ -79,6 +81,7 @@ static const http_route_t worker_routes[] = {
     {"GET", "/health", worker_get_health},
     {"GET", "/metrics", worker_get_metrics},
     WORKER_JOB_ROUTES,
+    WORKER_CONNECT_ROUTES,
     {NULL, NULL, NULL},
 };
 
@@ -189,6 +192,7 @@ static int worker_listen(worker_t *w) {
                    ls[i].port, uv_strerror(rc));
       return -1;
     }
+    if (i == 0) w->port = port;
     logger_info("http", "listening on http://%s%s%s:%d", strchr(ls[i].host, ':') ? "[" : "",
                 ls[i].host, strchr(ls[i].host, ':') ? "]" : "", port);
   }
@@ -215,7 +219,8 @@ static int worker_open_log(worker_t *w) {
   return 0;
 }
 
-int worker_run(const worker_config_t *cfg, const char *config_name, char **job_files) {
+int worker_run(const worker_config_t *cfg, const char *config_name, char **job_files,
+               char **connector_files) {
   worker_t w;
   memset(&w, 0, sizeof w);
   w.cfg = cfg;
@@ -255,12 +260,20 @@ int worker_run(const worker_config_t *cfg, const char *config_name, char **job_f
     uv_run(&w.loop, UV_RUN_DEFAULT);
     goto out;
   }
+  if (worker_connect_start(&w, connector_files, w.port) != 0) {
+    w.exit_status = 2;
+    w.state = WORKER_STOPPING;
+    http_server_close(w.http, worker_on_http_closed, &w);
+    uv_run(&w.loop, UV_RUN_DEFAULT);
+    goto out;
+  }
   w.state = WORKER_RUNNING;
   logger_info("worker", "started");
   w.exit_status = 0;
   uv_run(&w.loop, UV_RUN_DEFAULT);
 
 out:
+  worker_connect_stop(&w);
   worker_jobs_stop(&w);
   if (w.log) {
     int rc = log_close(w.log);

@@ -24,6 +24,25 @@ static int worker_listeners_validate(const char *value, char *expected, size_t l
   return -1;
 }
 
+static int worker_topic_validate(const char *value, char *expected, size_t len) {
+  if (log_topic_name_validate(value, NULL) == 0) return 0;
+  snprintf(expected, len, "a topic name: 1 to 249 of [a-zA-Z0-9._-]");
+  return -1;
+}
+
+static int worker_converter_validate(const char *value, char *expected, size_t len) {
+  static const char *const ok[] = {
+      "org.apache.kafka.connect.storage.StringConverter", "StringConverter",
+      "org.apache.kafka.connect.json.JsonConverter", "JsonConverter",
+      "org.apache.kafka.connect.converters.ByteArrayConverter", "ByteArrayConverter", NULL};
+  for (const char *const *o = ok; *o; o++)
+    if (!strcmp(*o, value)) return 0;
+  snprintf(expected, len, "org.apache.kafka.connect.json.JsonConverter, "
+           "org.apache.kafka.connect.storage.StringConverter or "
+           "org.apache.kafka.connect.converters.ByteArrayConverter");
+  return -1;
+}
+
 const config_def_t worker_config_defs[] = {
     {"listeners", CONFIG_STRING, "http://127.0.0.1:8083", 0, 0, NULL, WC(listeners),
      worker_listeners_validate,
@@ -82,6 +101,29 @@ const config_def_t worker_config_defs[] = {
      "job; past it the call is stopped (the record goes to the dead-letter topic)."},
     {"lua.sandbox.allow", CONFIG_LIST, NULL, 0, 0, NULL, WC(lua_allow), NULL,
      "Libraries job code may use beyond the sandbox: any of `os`, `io`, `debug`, `load`."},
+    {"config.storage.topic", CONFIG_STRING, "connect-configs", 0, 0, NULL,
+     WC(config_storage_topic), worker_topic_validate,
+     "Compacted topic holding connector configs and target states (Kafka Connect's name, "
+     "format and the default of its example config)."},
+    {"offset.storage.topic", CONFIG_STRING, "connect-offsets", 0, 0, NULL,
+     WC(offset_storage_topic), worker_topic_validate,
+     "Compacted topic holding source connectors' offsets (Kafka Connect's format: key "
+     "`[\"<connector>\", {partition}]`, value the offset)."},
+    {"status.storage.topic", CONFIG_STRING, "connect-status", 0, 0, NULL,
+     WC(status_storage_topic), worker_topic_validate,
+     "Compacted topic holding connector and task statuses."},
+    {"offset.flush.interval.ms", CONFIG_INT, "60000", 1, INT64_MAX, NULL,
+     WC(offset_flush_interval_ms), NULL,
+     "How often connector tasks commit: sources write their offsets, sinks flush and "
+     "commit their consumer group (Kafka Connect's name and default)."},
+    {"key.converter", CONFIG_STRING, "org.apache.kafka.connect.storage.StringConverter", 0, 0,
+     NULL, WC(key_converter), worker_converter_validate,
+     "Converter of record keys for connectors that set none. StringConverter and "
+     "ByteArrayConverter pass bytes through; JsonConverter (schemas.enable=false) requires "
+     "JSON. See docs/connectors.md."},
+    {"value.converter", CONFIG_STRING, "org.apache.kafka.connect.storage.StringConverter", 0, 0,
+     NULL, WC(value_converter), worker_converter_validate,
+     "Converter of record values for connectors that set none."},
     CONFIG_END,
 };
 

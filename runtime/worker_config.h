@@ -38,6 +38,12 @@ typedef struct {
   int64_t lua_memory_limit;         /* lua.memory.limit.bytes */
   int64_t lua_instruction_budget;   /* lua.instruction.budget */
   char **lua_allow;                 /* lua.sandbox.allow: os, io, debug, load */
+  char *config_storage_topic;       /* config.storage.topic */
+  char *offset_storage_topic;       /* offset.storage.topic */
+  char *status_storage_topic;       /* status.storage.topic */
+  int64_t offset_flush_interval_ms; /* offset.flush.interval.ms */
+  char *key_converter;              /* key.converter */
+  char *value_converter;            /* value.converter */
 } worker_config_t;
 
 /* The key table (NULL-key terminated). */
