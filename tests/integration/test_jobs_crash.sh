@@ -21,6 +21,7 @@
 #                         three times as many
 #   RUNNEL_CRASH_SEED     seed of the kill delays (default: random, printed)
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/crash_lib.sh"
 
 N=${RUNNEL_CRASH_RECORDS:-3000000}
 ROUNDS=${RUNNEL_CRASH_ROUNDS:-3}
@@ -68,32 +69,6 @@ actual_counts() {
     LC_ALL=C sort
 }
 
-# lag_sum: the job's total input lag from /status, or "" when not RUNNING.
-lag_sum() {
-  http GET "/jobs/$JOB/status"
-  [[ "$CODE" == 200 && "$BODY" == *'"state":"RUNNING"'* ]] || { echo ""; return 0; }
-  grep -o '"lag":[0-9-]*' <<<"$BODY" | awk -F: '{ s += $2 } END { print s + 0 }'
-}
-
-# records_in_sum: records this worker process read, over all tasks.
-records_in_sum() {
-  http GET "/jobs/$JOB/status"
-  grep -o '"records_in":[0-9]*' <<<"$BODY" | awk -F: '{ s += $2 } END { print s + 0 }'
-}
-
-# wait_idle: polls the status until every task runs with lag 0 (60 s).
-wait_idle() {
-  local i lag
-  for i in $(seq 1 600); do
-    lag=$(lag_sum)
-    [ "$lag" = 0 ] && return 0
-    sleep 0.1
-  done
-  http GET "/jobs/$JOB/status"
-  fail "job did not catch up within 60 s: $BODY"
-  return 1
-}
-
 # compare_counts DESCRIPTION FILES...: the worker's counts against the input.
 compare_counts() {
   local d=$1; shift
@@ -112,36 +87,6 @@ compare_counts() {
 }
 
 delete_state() { rm -f "$D/state/$JOB"/*.db*; }
-
-# crash_cycle NAME: starts the worker, SIGKILLs it after 0.2-1.5 s, and
-# counts kills that hit while input was still unread (BUSY=1 for this one).
-# CUR_PID is killed by the exit trap if the script stops in between.
-CUR_PID=
-trap 'if [ -n "$CUR_PID" ]; then kill -KILL "$CUR_PID" 2>/dev/null || true; fi; cleanup' EXIT
-KILLED=0
-KILLED_BUSY=0
-crash_cycle() {
-  local name=$1
-  "$RUNNEL" "${WORKER_ARGS[@]}" 2>"$T/$name.log" &
-  CUR_PID=$!
-  local ms=$(( 200 + RANDOM % 1301 ))
-  sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
-  if ! kill -0 "$CUR_PID" 2>/dev/null; then
-    fail "$name: the worker exited by itself:"; cat "$T/$name.log" >&2
-  fi
-  PORT=$(sed -n 's/.*listening on http:\/\/[^ ]*:\([0-9]*\)$/\1/p' "$T/$name.log" | head -1)
-  local lag=""
-  BUSY=0
-  [ -n "$PORT" ] && lag=$(lag_sum)
-  kill -KILL "$CUR_PID" 2>/dev/null || true
-  wait "$CUR_PID" 2>/dev/null || true
-  CUR_PID=
-  KILLED=$((KILLED + 1))
-  if [ -n "$lag" ] && [ "$lag" -gt 0 ]; then KILLED_BUSY=$((KILLED_BUSY + 1)); BUSY=1; fi
-  if grep -q 'ERROR\|AddressSanitizer\|runtime error' "$T/$name.log"; then
-    fail "$name: errors in the worker log:"; grep 'ERROR\|AddressSanitizer\|runtime error' "$T/$name.log" | head -5 >&2
-  fi
-}
 
 DEL_ROUND=$(( ROUNDS >= 2 ? 2 : 1 ))
 start_s=$(date +%s)
@@ -166,10 +111,10 @@ for r in $(seq 1 "$ROUNDS"); do
   # changelog up to their checkpoints and read only the input after them.
   if [ "$r" -eq "$DEL_ROUND" ]; then delete_state; fi
   start_worker "r${r}settle" "${WORKER_ARGS[@]}"
-  wait_idle || true
+  wait_job_idle || true
   compare_counts "after round $r" "${files[@]}"
   if [ "$r" -eq "$DEL_ROUND" ]; then
-    read_in=$(records_in_sum)
+    read_in=$(job_records_in_sum)
     check "restore from checkpoints: read $read_in of $to records, not all again" \
       test "$read_in" -lt "$to"
   fi
