@@ -852,20 +852,80 @@ local function stream_global_join(self, g, key_fn, joiner, method, left)
   return stream_of(self.job, node, self.key_changed)
 end
 
+-- Stream-stream joins (Kafka Streams' KStreamKStreamJoin, 3.x): each side
+-- buffers its records in a window store for 2 * within + grace; a record
+-- joins the other side's records of its key within `within` of it; with
+-- left/outer, a record without a partner waits in "<name>-outer-join-store"
+-- until stream time passes its timestamp + within + grace, and only then
+-- gives a result with nil for the other side.
+local function stream_stream_join(self, other, joiner, opts, method, mode)
+  check_fn(joiner, method, "the joiner")
+  opts = check_opts(opts, method, { within = true, grace = true, name = true, key = true,
+                                    late = true })
+  if other.job ~= self.job then fail(method .. ": the streams belong to different jobs") end
+  if opts.within == nil then
+    fail(method .. ": a stream-stream join needs { within = duration }, e.g. { within = \"5m\" }")
+  end
+  local within = duration(opts.within, method, "within", true)
+  local grace = opts.grace == nil and 0 or duration(opts.grace, method, "grace", true)
+  local late = opts.late or "drop"
+  if late ~= "drop" and late ~= "dlq" then
+    fail(fmt("%s: late must be \"drop\" or \"dlq\", got %s", method, tostring(late)))
+  end
+  local job = self.job
+  local name = join_name(job, opts, method,
+                         fmt("%s-%s-join", origin_name(self.node), origin_name(other.node)))
+  local kser = resolve_serde(opts.key, method, "key", "string")
+  local kenc, kdec = kser.encode, kser.decode
+  local lin = self.key_changed and join_input(self, name .. "-left", kenc, kdec) or self.node
+  local rin = other.key_changed and join_input(other, name .. "-right", kenc, kdec) or other.node
+  local retention = 2 * within + grace
+  local this_st = add_store(job, name .. "-this-join-store", method,
+                            { window = true, retention = retention })
+  local other_st = add_store(job, name .. "-other-join-store", method,
+                             { window = true, retention = retention })
+  local outer_st = mode ~= "inner" and add_store(job, name .. "-outer-join-store", method) or nil
+  local fields = { within = within, grace = grace, joiner = joiner, mode = mode, kenc = kenc,
+                   kdec = kdec, this_store = this_st, other_store = other_st,
+                   outer_store = outer_st, late_dlq = late == "dlq",
+                   waiting = {} } -- shared by both sides: see min_waiting
+  local function side(kind, parent, left)
+    local f = {}
+    for k, v in pairs(fields) do f[k] = v end
+    f.left = left
+    return new_node(job, kind, { parent }, f)
+  end
+  local l = side("STREAM-JOIN-THIS", lin, true)
+  local r = side("STREAM-JOIN-OTHER", rin, false)
+  local node = new_node(job, "STREAM-JOIN-MERGE", { l, r })
+  this_st.node, other_st.node = l, r
+  if outer_st then outer_st.node = l end
+  return stream_of(job, node, false)
+end
+
 local function stream_join(method, left)
   return function(self, other, a, b)
     local mt = getmetatable(other)
-    if mt == Table then return stream_table_join(self, other, a, b, method, left) end
+    if mt == Table then
+      if rawget(other, "windowed") then fail(method .. ": a windowed table cannot be joined by key") end
+      return stream_table_join(self, other, a, b, method, left)
+    end
     if mt == GlobalTable then return stream_global_join(self, other, a, b, method, left) end
-    if mt == Stream and Stream._window_join then return Stream._window_join(self, other, a, b, method) end
-    fail(fmt("%s: expected a table or a global table to join with, got %s", method,
-             mt == Stream and "a stream (stream-stream joins need windowed stores, not available yet)"
-                          or type(other)))
+    if mt == Stream then return stream_stream_join(self, other, a, b, method, left and "left" or "inner") end
+    fail(fmt("%s: expected a stream, a table or a global table to join with, got %s", method,
+             type(other)))
   end
 end
 
 Stream.join = stream_join("join", false)
 Stream.left_join = stream_join("left_join", true)
+
+function Stream:outer_join(other, joiner, opts)
+  if getmetatable(other) ~= Stream then
+    fail("outer_join: a stream outer-joins a stream only (Kafka Streams has no stream-table outer join)")
+  end
+  return stream_stream_join(self, other, joiner, opts, "outer_join", "outer")
+end
 
 -- Table-table joins: each side's updates go through a node that reads the
 -- other side and joins; both feed the result node (materialised when a
@@ -1345,6 +1405,119 @@ builders["TABLE-JOIN"] = function(node, nxt)
     return nxt(k, v, old)
   end
 end
+
+-- Stream-stream joins (see stream_stream_join above). A side's window
+-- store keeps, per (key bytes, timestamp), the JSON list of that side's
+-- values (several records may share a key and a timestamp). The outer
+-- join store's keys are 8-byte big-endian timestamp | "L" or "R" | key
+-- bytes, so one range scan from the start finds every waiting record
+-- whose window closed, oldest first (as Kafka Streams' outer join store,
+-- ordered by TimestampedKeyAndJoinSide).
+local spack_j, sunpack_j, ssub_j = string.pack, string.unpack, string.sub
+local sj_store_range = runnel._store_range
+
+local function sj_append(get, put, idx, kb, ts, v, outer)
+  local list
+  if outer then list = decode_store(store_get(idx, kb))
+  else list = decode_store(get(idx, kb, ts, ts)) end
+  list = list or {}
+  list[#list + 1] = v
+  if outer then store_put(idx, kb, encode_store(list)) else put(idx, kb, ts, ts, encode_store(list)) end
+end
+
+local function stream_join_side(node, nxt)
+  local within, grace, joiner, mode, left = node.within, node.grace, node.joiner, node.mode, node.left
+  local kenc, kdec, name, late_dlq = node.kenc, node.kdec, node.name, node.late_dlq
+  local mine = (left and node.this_store or node.other_store).index
+  local theirs = (left and node.other_store or node.this_store).index
+  local outer = node.outer_store and node.outer_store.index
+  -- Which sides wait for a partner: the left one (left, outer), the right
+  -- one (outer).
+  local i_wait = outer and (left or mode == "outer")
+  local they_wait = outer and (not left or mode == "outer")
+  local my_side, their_side = left and "L" or "R", left and "R" or "L"
+  local wget, wput, wfetch = runnel._wstore_get, runnel._wstore_put, runnel._wstore_fetch
+  local st_fn, late, ts_fn, set_ts_fn = runnel._stream_time, runnel._late,
+                                        runnel.record.timestamp, runnel.record.set_timestamp
+  -- The smallest timestamp waiting in the outer store, per partition (the
+  -- Lua state serves one task per partition of this sub-topology), shared
+  -- by both sides' operators; nil: unknown (after a restart), so the next
+  -- record looks. It may be smaller than the truth (a partner removed a
+  -- waiting record), never larger: then a scan finds nothing and fixes it.
+  local min_waiting = node.waiting
+  local partition_of = runnel.record.partition
+
+  local function emit(k, v, ts, now_ts)
+    if v == nil then return end
+    if ts == now_ts then return nxt(k, v) end
+    set_ts_fn(ts)
+    nxt(k, v)
+    set_ts_fn(now_ts)
+  end
+
+  -- Emits the waiting records whose window and grace have passed (stream
+  -- time st), oldest first, with their own timestamps.
+  local function emit_closed(st, now_ts, p)
+    local m = min_waiting[p]
+    local closed_before = st - within - grace -- waiting ts < this: closed
+    if closed_before <= 0 or (m ~= nil and m >= closed_before) then return end
+    local rows = sj_store_range(outer, nil, spack_j(">i8", closed_before), 0)
+    for i = 1, #rows, 2 do
+      local key = rows[i]
+      store_put(outer, key, nil)
+      local ts = sunpack_j(">i8", key)
+      local side = ssub_j(key, 9, 9)
+      local k = kdec(ssub_j(key, 10))
+      local list = decode_store(rows[i + 1])
+      for j = 1, #list do
+        if side == "L" then emit(k, joiner(list[j], nil, k), ts, now_ts)
+        else emit(k, joiner(nil, list[j], k), ts, now_ts) end
+      end
+    end
+    local rest = sj_store_range(outer, nil, nil, 1)
+    min_waiting[p] = rest[1] and sunpack_j(">i8", rest[1]) or math.maxinteger
+  end
+
+  return function(k, v)
+    if k == nil or v == nil then return end -- as Kafka Streams: nothing to join
+    current_op = name; op_in[name] = op_in[name] + 1
+    local ts = ts_fn()
+    if ts < 0 then
+      error(fmt("%s: the record's timestamp %d is negative; joins need event time", name, ts), 0)
+    end
+    local st = st_fn()
+    if ts + within + grace < st then
+      return late(fmt("%s: late record: timestamp %d, stream time %d, within %d ms, grace %d ms: " ..
+                      "its join window is closed", name, ts, st, within, grace), late_dlq)
+    end
+    local p = partition_of()
+    if outer and ts == st then emit_closed(st, ts, p) end
+    local kb = kenc(k)
+    sj_append(wget, wput, mine, kb, ts, v, false)
+    local rows = wfetch(theirs, kb, ts - within, ts + within)
+    local matched = false
+    for i = 1, #rows, 3 do
+      local ots = rows[i]
+      local list = decode_store(rows[i + 2])
+      matched = true
+      if they_wait then store_put(outer, spack_j(">i8", ots) .. their_side .. kb, nil) end
+      local out_ts = ots > ts and ots or ts
+      for j = 1, #list do
+        local jv
+        if left then jv = joiner(v, list[j], k) else jv = joiner(list[j], v, k) end
+        emit(k, jv, out_ts, ts)
+      end
+    end
+    if not matched and i_wait then
+      sj_append(nil, nil, outer, spack_j(">i8", ts) .. my_side .. kb, ts, v, true)
+      local m = min_waiting[p]
+      if m ~= nil and ts < m then min_waiting[p] = ts end
+    end
+  end
+end
+builders["STREAM-JOIN-THIS"] = stream_join_side
+builders["STREAM-JOIN-OTHER"] = stream_join_side
+builders["STREAM-JOIN-MERGE"] = function(_, nxt) return nxt end
 
 -- A global table's record: stored as it is (a tombstone deletes).
 local function global_entry(node)

@@ -380,7 +380,7 @@ static void test_join_build_errors(void **state) {
   } cases[] = {
       {"local job = runnel.job(\"j\")\nlocal s = job:stream(\"a\")\n"
        "s:join(42, function() end)\nreturn job\n",
-       "jobs/j.lua:3: join: expected a table or a global table to join with, got number"},
+       "jobs/j.lua:3: join: expected a stream, a table or a global table to join with, got number"},
       {"local job = runnel.job(\"j\")\nlocal t = job:table(\"t\")\n"
        "t:join(job:stream(\"a\"), function() end)\nreturn job\n",
        "jobs/j.lua:3: join: expected a table to join with, got a stream"},
@@ -395,6 +395,20 @@ static void test_join_build_errors(void **state) {
       {"local job = runnel.job(\"j\")\nlocal t = job:table(\"t\")\n"
        "job:global_table(\"t\")\nreturn job\n",
        "jobs/j.lua:3: global_table: the topic \"t\" is already a source of this job"},
+      {"local job = runnel.job(\"j\")\nlocal a, b = job:stream(\"a\"), job:stream(\"b\")\n"
+       "a:join(b, function() end)\nreturn job\n",
+       "jobs/j.lua:3: join: a stream-stream join needs { within = duration }, e.g. { within = \"5m\" }"},
+      {"local job = runnel.job(\"j\")\nlocal a, b = job:stream(\"a\"), job:stream(\"b\")\n"
+       "a:left_join(b, function() end, { within = \"5x\" })\nreturn job\n",
+       "jobs/j.lua:3: left_join: within must be milliseconds or a duration like \"500ms\", \"10s\", "
+       "\"5m\", \"1h\", \"1d\", got \"5x\""},
+      {"local job = runnel.job(\"j\")\nlocal a = job:stream(\"a\")\n"
+       "a:outer_join(job:table(\"t\"), function() end)\nreturn job\n",
+       "jobs/j.lua:3: outer_join: a stream outer-joins a stream only (Kafka Streams has no "
+       "stream-table outer join)"},
+      {"local job = runnel.job(\"j\")\nlocal a, b = job:stream(\"a\"), job:stream(\"b\")\n"
+       "a:join(b, function() end, { within = 5, late = \"keep\" })\nreturn job\n",
+       "jobs/j.lua:3: join: late must be \"drop\" or \"dlq\", got keep"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     topo_job_t *job;

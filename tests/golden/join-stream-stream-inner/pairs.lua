@@ -1,0 +1,10 @@
+-- Stream-stream inner join, within 10 ms, grace 5 ms: a record joins every
+-- record of the other side with its key at most 10 ms apart, whenever it
+-- arrives, unless it is late (timestamp + within + grace < stream time).
+-- A joined record has the larger of the two timestamps.
+local job = runnel.job("pairs")
+local left = job:stream("left")
+local right = job:stream("right")
+left:join(right, function(l, r) return l .. "+" .. r end, { within = 10, grace = "5ms" })
+    :to("joined")
+return job
