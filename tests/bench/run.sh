@@ -5,7 +5,9 @@
 # bench_log on scratch space inside BUILD_DIR (the disk the build is on),
 # and stops and deletes everything on the way out, failure or not. Then
 # runs bench_jobs (Lua stream jobs on the runner beside a bare Lua loop and
-# plain SQLite) on scratch space there too.
+# plain SQLite) on scratch space there too, then bench_connect.sh (file ->
+# log -> SQLite / PostgreSQL sinks on a worker beside sqlite3 .import and
+# psql \copy; BENCH_CONNECT_RECORDS, default 1000000).
 # BENCH_SIZE_MB (default 1024) sets the size of each log for a quick run;
 # BENCH_JOBS_RECORDS (default 1000000) the records per job measurement;
 # BENCH_REPS (default 3) the repetitions of both.
@@ -54,3 +56,5 @@ echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/10485
 rm -rf "$SCRATCH/data"
 echo
 "$BUILD/tests/bench_jobs" --dir "$SCRATCH/jobs"
+echo
+bash "$(dirname "$0")/bench_connect.sh" "$BUILD" "$SCRATCH/connect"

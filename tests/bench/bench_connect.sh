@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# bench_connect.sh BUILD_DIR SCRATCH [sqlite|postgres ...]: connectors end
+# to end on a real worker, beside the databases' own bulk loaders.
+#
+#   runnel:  N JSON lines in a file -> file-source (format=json) -> topic ->
+#            sqlite-sink / postgres-sink (insert mode, auto.create), timed
+#            from the worker's start until the table holds N rows
+#   beside:  the same rows as CSV: sqlite3's `.import` into a fresh
+#            database; psql's `\copy` into a fresh table of the same types
+#
+# Prints records/s of both and runnel/tool (target >= 0.5). The PostgreSQL
+# case starts a private cluster with tests/integration/pg_lib.sh (as the
+# postgres user when root) with the server's default durability; its sink
+# session commits with synchronous_commit=off (see docs/connectors.md).
+# BENCH_CONNECT_RECORDS (default 1000000) sets N; BENCH_REPS (default 3)
+# the repetitions (medians printed).
+set -euo pipefail
+BUILD=${1:?usage: bench_connect.sh BUILD_DIR SCRATCH [sqlite|postgres ...]}
+S=${2:?scratch directory}
+shift 2
+CASES=("$@")
+[ ${#CASES[@]} -gt 0 ] || CASES=(sqlite postgres)
+N=${BENCH_CONNECT_RECORDS:-1000000}
+REPS=${BENCH_REPS:-3}
+RUNNEL=$BUILD/runnel
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+mkdir -p "$S"
+T=$S
+WPID=
+
+fail() { echo "bench_connect: $*" >&2; }
+cleanup() { :; }
+stop_worker() {
+  if [ -n "$WPID" ]; then
+    kill -TERM "$WPID" 2>/dev/null || true
+    wait "$WPID" 2>/dev/null || true
+    WPID=
+  fi
+}
+# pg_lib.sh installs its own EXIT trap (stop the cluster, then cleanup).
+source "$SRC/tests/integration/pg_lib.sh"
+cleanup() { stop_worker; }
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# The data: clicks with five fields, as JSON lines and as CSV.
+echo "bench_connect: generating $N records"
+awk -v n="$N" 'BEGIN {
+  for (i = 0; i < n; i++)
+    printf "{\"id\":%d,\"page\":\"/p/%d\",\"user\":\"u%d\",\"ms\":%.0f,\"ok\":%s}\n",
+      i, i % 1000, i % 5000, 1700000000000 + i, (i % 3 ? "true" : "false") }' >"$S/in.jsonl"
+awk -v n="$N" 'BEGIN { print "id,page,user,ms,ok"
+  for (i = 0; i < n; i++)
+    printf "%d,/p/%d,u%d,%.0f,%s\n", i, i % 1000, i % 5000, 1700000000000 + i, (i % 3 ? "true" : "false") }' >"$S/in.csv"
+
+count_sqlite() { sqlite3 "$S/bench.db" "SELECT count(*) FROM clicks"; }
+count_postgres() { pgq "SELECT count(*) FROM clicks"; }
+
+# run_worker NAME SINK_CONFIG COUNT_FUNCTION: seconds until COUNT_FUNCTION prints N.
+run_worker() {
+  local name=$1 sink=$2 count=$3
+  rm -rf "$S/data"
+  cat >"$S/worker.json" <<JSON
+{"listeners": "http://127.0.0.1:0", "data.dir": "$S/data"}
+JSON
+  cat >"$S/src.json" <<JSON
+{"name": "bench-src", "config": {"connector.class": "file-source", "file": "$S/in.jsonl",
+ "topic": "clicks", "format": "json", "batch.size": "5000"}}
+JSON
+  echo "$sink" >"$S/sink.json"
+  local t0 t1 c=0
+  t0=$(now)
+  "$RUNNEL" worker --config "$S/worker.json" "$S/src.json" "$S/sink.json" 2>"$S/$name.log" &
+  WPID=$!
+  while :; do
+    c=$($count 2>/dev/null || echo 0)
+    [ "${c:-0}" -ge "$N" ] && break
+    if ! kill -0 "$WPID" 2>/dev/null; then
+      echo "bench_connect: the worker exited:" >&2; tail -20 "$S/$name.log" >&2; exit 1
+    fi
+    sleep 0.05
+  done
+  t1=$(now)
+  stop_worker
+  if [ "$c" -ne "$N" ]; then echo "bench_connect: $c rows, expected $N" >&2; exit 1; fi
+  elapsed "$t0" "$t1"
+}
+
+report() { # label runnel_seconds tool_seconds tool_label
+  awk -v n="$N" -v r="$2" -v t="$3" -v lab="$1" -v tool="$4" 'BEGIN {
+    printf "  %-44s %10.0f records/s  %6.2f s\n", "runnel file -> log -> " lab, n / r, r
+    printf "  %-44s %10.0f records/s  %6.2f s\n", tool, n / t, t
+    printf "  ratio runnel/%s: %.2f   target >= 0.5   %s\n", lab, t / r, (t / r >= 0.5 ? "MET" : "NOT MET") }'
+}
+
+bench_sqlite() {
+  local db=$S/bench.db r=() t=() i s
+  for i in $(seq 1 "$REPS"); do
+    rm -f "$db" "$db-wal" "$db-shm"
+    s=$(run_worker sqlite "{\"name\": \"bench-sink\", \"config\": {\"connector.class\": \"sqlite-sink\",
+      \"topics\": \"clicks\", \"connection.url\": \"sqlite://$db\", \"auto.create\": \"true\"}}" \
+      count_sqlite)
+    r+=("$s")
+    rm -f "$S/import.db"
+    local t0 t1
+    t0=$(now)
+    sqlite3 "$S/import.db" -cmd ".mode csv" ".import $S/in.csv clicks"
+    t1=$(now)
+    t+=("$(elapsed "$t0" "$t1")")
+    [ "$(sqlite3 "$S/import.db" 'SELECT count(*) FROM clicks')" -eq "$N" ]
+  done
+  echo "a) $N JSON records into SQLite ($(sqlite3 --version | cut -d' ' -f1)), $REPS runs, medians:"
+  report sqlite "$(printf '%s\n' "${r[@]}" | median)" "$(printf '%s\n' "${t[@]}" | median)" \
+    "sqlite3 .import (CSV)"
+  echo "  (runnel $(printf '%s\n' "${r[@]}" | sort -g | head -1)..$(printf '%s\n' "${r[@]}" | sort -g | tail -1) s," \
+       "sqlite3 $(printf '%s\n' "${t[@]}" | sort -g | head -1)..$(printf '%s\n' "${t[@]}" | sort -g | tail -1) s)"
+}
+
+bench_postgres() {
+  pg_start
+  local r=() t=() i s
+  pgq "CREATE TABLE copied (id bigint, page text, \"user\" text, ms bigint, ok boolean)"
+  for i in $(seq 1 "$REPS"); do
+    pgq "DROP TABLE IF EXISTS clicks; DROP TABLE IF EXISTS __runnel_sink_offsets" >/dev/null 2>&1
+    s=$(run_worker postgres "{\"name\": \"bench-sink\", \"config\": {\"connector.class\": \"postgres-sink\",
+      \"topics\": \"clicks\", \"connection.url\": \"$PG_URL\", \"auto.create\": \"true\"}}" \
+      count_postgres)
+    r+=("$s")
+    pgq "TRUNCATE copied"
+    local t0 t1
+    t0=$(now)
+    psql -X -q -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d test \
+      -c "\\copy copied FROM '$S/in.csv' WITH (FORMAT csv, HEADER true)"
+    t1=$(now)
+    t+=("$(elapsed "$t0" "$t1")")
+    [ "$(pgq 'SELECT count(*) FROM copied')" -eq "$N" ]
+  done
+  echo "b) $N JSON records into PostgreSQL $(pgq 'SHOW server_version'), $REPS runs, medians:"
+  report postgres "$(printf '%s\n' "${r[@]}" | median)" "$(printf '%s\n' "${t[@]}" | median)" \
+    "psql \\copy (CSV)"
+  echo "  (runnel $(printf '%s\n' "${r[@]}" | sort -g | head -1)..$(printf '%s\n' "${r[@]}" | sort -g | tail -1) s," \
+       "psql $(printf '%s\n' "${t[@]}" | sort -g | head -1)..$(printf '%s\n' "${t[@]}" | sort -g | tail -1) s)"
+}
+
+echo "runnel connectors benchmark: $N records, scratch $S"
+for c in "${CASES[@]}"; do
+  case "$c" in
+    sqlite) bench_sqlite ;;
+    postgres) bench_postgres ;;
+    *) echo "unknown case $c" >&2; exit 2 ;;
+  esac
+done
