@@ -443,6 +443,15 @@ static int herder_store_config(connect_t *c, const char *name, const conn_config
   return rc < 0 && rc != -ENOMEM ? -EIO : rc;
 }
 
+static bool herder_same_config(const conn_config_t *a, const conn_config_t *b) {
+  if (a->count != b->count) return false;
+  for (size_t i = 0; i < a->count; i++) {
+    const char *v = conn_config_get(b, a->keys[i]);
+    if (!v || strcmp(v, a->values[i]) != 0) return false;
+  }
+  return true;
+}
+
 int connect_put(connect_t *c, const char *name, const conn_config_t *cfg, bool create_only,
                 connect_target_t initial, bool *created, char *err, size_t errlen) {
   if (connect_validate(c, name, cfg, err, errlen) != 0) return -EINVAL;
@@ -452,6 +461,8 @@ int connect_put(connect_t *c, const char *name, const conn_config_t *cfg, bool c
   if (conn && create_only) {
     snprintf(err, errlen, "Connector %s already exists", name);
     rc = -EEXIST;
+  } else if (conn && herder_same_config(&conn->config, cfg)) {
+    *created = false; /* nothing changes: the tasks keep running */
   } else if (conn) {
     conn_config_t copy;
     conn_config_init(&copy);
