@@ -44,6 +44,7 @@ int connect_topic_ensure(log_t *log, const char *topic, int32_t partitions, char
 typedef struct {
   char *topic;
   int32_t partition;
+  int64_t mark; /* end offset this task's marker records for it */
 } src_tp_t;
 
 typedef struct {
@@ -62,15 +63,68 @@ typedef struct {
   size_t cap, hcap;
 } src_t;
 
-static int src_dest_add(src_t *s, const char *topic, int32_t partition) {
+static src_tp_t *src_dest_find(src_t *s, const char *topic, int32_t partition) {
   for (size_t i = 0; i < s->ndests; i++)
-    if (s->dests[i].partition == partition && !strcmp(s->dests[i].topic, topic)) return 0;
+    if (s->dests[i].partition == partition && !strcmp(s->dests[i].topic, topic))
+      return &s->dests[i];
+  return NULL;
+}
+
+static int src_dest_add(src_t *s, const char *topic, int32_t partition, int64_t mark) {
+  src_tp_t *d = src_dest_find(s, topic, partition);
+  if (d) {
+    if (mark < d->mark) d->mark = mark;
+    return 0;
+  }
   src_tp_t *g = realloc(s->dests, (s->ndests + 1) * sizeof *g);
   if (!g) return -ENOMEM;
   s->dests = g;
   if (!(g[s->ndests].topic = strdup(topic))) return -ENOMEM;
-  g[s->ndests++].partition = partition;
+  g[s->ndests].partition = partition;
+  g[s->ndests++].mark = mark;
   return 0;
+}
+
+/* This task's destination marker: {"<topic>": {"<partition>": mark}}. With
+ * refresh, each destination is flushed first and marked at its current
+ * end (a commit); else the marks stay (a new destination was added). */
+static char *src_marker(src_t *s, bool refresh) {
+  connect_task_t *t = s->t;
+  yajl_gen g = yajl_gen_alloc(NULL);
+  if (!g) return NULL;
+  yajl_gen_map_open(g);
+  for (size_t i = 0; i < s->ndests; i++) {
+    bool first = true;
+    for (size_t k = 0; k < i; k++)
+      if (!strcmp(s->dests[k].topic, s->dests[i].topic)) first = false;
+    if (!first) continue;
+    yajl_gen_string(g, (const unsigned char *)s->dests[i].topic, strlen(s->dests[i].topic));
+    yajl_gen_map_open(g);
+    for (size_t k = i; k < s->ndests; k++) {
+      if (strcmp(s->dests[k].topic, s->dests[i].topic) != 0) continue;
+      log_partition_t *p;
+      if (refresh &&
+          log_partition_get(t->c->o.log, s->dests[k].topic, s->dests[k].partition, &p, NULL) == 0) {
+        log_partition_flush(p, NULL);
+        s->dests[k].mark = log_partition_end_offset(p);
+      }
+      char pk[16];
+      snprintf(pk, sizeof pk, "%" PRId32, s->dests[k].partition);
+      yajl_gen_string(g, (const unsigned char *)pk, strlen(pk));
+      yajl_gen_integer(g, s->dests[k].mark);
+    }
+    yajl_gen_map_close(g);
+  }
+  yajl_gen_map_close(g);
+  const unsigned char *buf;
+  size_t n;
+  char *out = NULL;
+  if (yajl_gen_get_buf(g, &buf, &n) == yajl_gen_status_ok && (out = malloc(n + 1))) {
+    memcpy(out, buf, n);
+    out[n] = '\0';
+  }
+  yajl_gen_free(g);
+  return out;
 }
 
 /* ---- restore ------------------------------------------------------------- */
@@ -113,6 +167,10 @@ static int src_restore(src_t *s, char *err, size_t errlen) {
       continue; /* the topic was deleted: nothing to find */
     int64_t from = m.from[i], start = log_partition_start_offset(p);
     if (from < start) from = start;
+    if (src_dest_add(s, m.tps[i].topic, m.tps[i].partition, from) != 0) {
+      rc = -ENOMEM;
+      break;
+    }
     if (from >= log_partition_end_offset(p)) continue;
     log_reader_t *r;
     log_error_t le = {0};
@@ -154,7 +212,7 @@ static int src_restore(src_t *s, char *err, size_t errlen) {
       rc = n;
     }
     log_reader_free(r);
-    if (rc == 0 && src_dest_add(s, m.tps[i].topic, m.tps[i].partition) != 0) rc = -ENOMEM;
+    if (rc == 0 && src_dest_add(s, m.tps[i].topic, m.tps[i].partition, from) != 0) rc = -ENOMEM;
   }
   if (found)
     logger_info("connect", "%s-%d: %" PRId64 " source records written after the last offset "
@@ -174,42 +232,26 @@ static int src_commit(src_t *s, char *err, size_t errlen) {
   s->last_commit = connect_now_ms();
   if (s->pending.count == 0) return 0;
   /* Destinations first: an offset is never durable before its record. */
-  yajl_gen g = yajl_gen_alloc(NULL);
-  if (!g) return -ENOMEM;
-  yajl_gen_map_open(g);
-  for (size_t i = 0; i < s->ndests; i++) {
-    bool first = true;
-    for (size_t k = 0; k < i; k++)
-      if (!strcmp(s->dests[k].topic, s->dests[i].topic)) first = false;
-    if (!first) continue;
-    yajl_gen_string(g, (const unsigned char *)s->dests[i].topic, strlen(s->dests[i].topic));
-    yajl_gen_map_open(g);
-    for (size_t k = i; k < s->ndests; k++) {
-      if (strcmp(s->dests[k].topic, s->dests[i].topic) != 0) continue;
-      log_partition_t *p;
-      if (log_partition_get(t->c->o.log, s->dests[k].topic, s->dests[k].partition, &p, NULL) != 0)
-        continue;
-      log_partition_flush(p, NULL);
-      char pk[16];
-      snprintf(pk, sizeof pk, "%" PRId32, s->dests[k].partition);
-      yajl_gen_string(g, (const unsigned char *)pk, strlen(pk));
-      yajl_gen_integer(g, log_partition_end_offset(p));
-    }
-    yajl_gen_map_close(g);
+  int64_t *old = calloc(s->ndests + 1, sizeof *old);
+  if (!old) return -ENOMEM;
+  for (size_t i = 0; i < s->ndests; i++) old[i] = s->dests[i].mark;
+  char *marker = src_marker(s, true);
+  if (!marker) {
+    free(old);
+    return -ENOMEM;
   }
-  yajl_gen_map_close(g);
-  const unsigned char *buf;
-  size_t blen;
-  yajl_gen_get_buf(g, &buf, &blen);
   connect_offset_t *offs = calloc(s->pending.count, sizeof *offs);
   int rc = offs ? 0 : -ENOMEM;
   for (size_t i = 0; offs && i < s->pending.count; i++)
     offs[i] = (connect_offset_t){s->pending.keys[i], s->pending.values[i]};
   if (rc == 0)
     rc = connect_offsets_put(t->c->offsets, t->connector, offs, s->pending.count, t->id,
-                             (const char *)buf, err, errlen);
+                             marker, err, errlen);
   free(offs);
-  yajl_gen_free(g);
+  free(marker);
+  /* Not committed: the marks must not claim what is not durable. */
+  for (size_t i = 0; rc != 0 && i < s->ndests; i++) s->dests[i].mark = old[i];
+  free(old);
   if (rc != 0) return rc;
   conn_config_free(&s->pending);
   conn_config_init(&s->pending);
@@ -271,6 +313,24 @@ static int src_append(src_t *s, const char *topic, int32_t partition, const sign
     nh += (size_t)r->header_count + 1;
   }
   if (n == 0) return 0;
+  if (!src_dest_find(s, topic, partition)) {
+    /* A destination no marker covers yet: mark it where it ends now,
+     * durably, before writing to it, so that a crash right after the write
+     * still finds these records by the restore scan. */
+    log_partition_t *p;
+    log_error_t le = {0};
+    if (log_partition_get(t->c->o.log, topic, partition, &p, &le) != 0) {
+      snprintf(err, errlen, "%s-%" PRId32 ": %s", topic, partition, le.msg);
+      return -1;
+    }
+    if (src_dest_add(s, topic, partition, log_partition_end_offset(p)) != 0) return -ENOMEM;
+    char *marker = src_marker(s, false);
+    int rc = marker ? connect_offsets_put(t->c->offsets, t->connector, NULL, 0, t->id, marker,
+                                          err, errlen)
+                    : -ENOMEM;
+    free(marker);
+    if (rc != 0) return rc;
+  }
   if (n > s->cap) {
     log_record_t *nr = realloc(s->recs, n * sizeof *nr);
     char **nv = realloc(s->hvals, n * sizeof *nv);
@@ -317,7 +377,6 @@ static int src_append(src_t *s, const char *topic, int32_t partition, const sign
     else if (t->m.written) metrics_add(t->m.written, (double)k);
   }
   for (size_t i = 0; i < k; i++) free(s->hvals[i]);
-  if (rc == 0 && src_dest_add(s, topic, partition) != 0) rc = -ENOMEM;
   return rc;
 }
 
