@@ -26,7 +26,11 @@
 
 typedef struct {
   conn_jdbc_fields_t *f;
-  conn_jdbc_buf_t arena;
+  conn_jdbc_pool_t *pool;
+  struct {
+    char *p;
+    size_t len, cap;
+  } arena;
   size_t *name_off, *str_off; /* arena offsets, fixed up into pointers at the end */
   size_t cur_name;            /* offset of the current top-level key */
   int depth;
@@ -35,25 +39,40 @@ typedef struct {
   yajl_gen g;                 /* nested value being re-generated */
 } fields_ctx_t;
 
+/* Copies s and a NUL into the arena; returns its offset. */
 static size_t arena_put(fields_ctx_t *c, const void *s, size_t len) {
   size_t off = c->arena.len;
-  conn_jdbc_buf_add(&c->arena, s, len);
-  conn_jdbc_buf_add(&c->arena, "", 1); /* keep the NUL inside */
-  if (c->arena.oom) c->oom = true;
+  if (off + len + 1 > c->arena.cap) {
+    size_t cap = c->arena.cap * 2 + len + 1;
+    char *p = conn_jdbc_pool_realloc(c->pool, c->arena.p, c->arena.len, cap);
+    if (!p) {
+      c->oom = true;
+      return 0;
+    }
+    c->arena.p = p;
+    c->arena.cap = cap;
+  }
+  memcpy(c->arena.p + off, s, len);
+  c->arena.p[off + len] = '\0';
+  c->arena.len += len + 1;
   return off;
+}
+
+static void *pool_grow(fields_ctx_t *c, void *old, size_t n_old, size_t n, size_t size) {
+  return conn_jdbc_pool_realloc(c->pool, old, n_old * size, n * size);
 }
 
 static int fields_add(fields_ctx_t *c, conn_jdbc_val_t v, size_t str_off) {
   conn_jdbc_fields_t *f = c->f;
   if (f->n == f->cap) {
     size_t cap = f->cap ? f->cap * 2 : 16;
-    const char **names = realloc(f->names, cap * sizeof *names);
+    const char **names = pool_grow(c, f->names, f->cap, cap, sizeof *names);
     if (names) f->names = names;
-    conn_jdbc_val_t *vals = realloc(f->vals, cap * sizeof *vals);
+    conn_jdbc_val_t *vals = pool_grow(c, f->vals, f->cap, cap, sizeof *vals);
     if (vals) f->vals = vals;
-    size_t *no = realloc(c->name_off, cap * sizeof *no);
+    size_t *no = pool_grow(c, c->name_off, f->cap, cap, sizeof *no);
     if (no) c->name_off = no;
-    size_t *so = realloc(c->str_off, cap * sizeof *so);
+    size_t *so = pool_grow(c, c->str_off, f->cap, cap, sizeof *so);
     if (so) c->str_off = so;
     if (!names || !vals || !no || !so) {
       c->oom = true;
@@ -139,7 +158,9 @@ static int nested_open(fields_ctx_t *c, bool map) {
   c->depth++;
   if (c->depth == 1) return 1;
   if (c->depth == 2) {
-    if (!c->g && !(c->g = yajl_gen_alloc(NULL))) {
+    yajl_alloc_funcs af;
+    conn_jdbc_pool_yajl(c->pool, &af);
+    if (!c->g && !(c->g = yajl_gen_alloc(&af))) {
       c->oom = true;
       return 0;
     }
@@ -185,12 +206,17 @@ static const yajl_callbacks fields_callbacks = {
     .yajl_end_array = cb_end_array,
 };
 
-int conn_jdbc_fields_parse(const char *text, size_t len, conn_jdbc_fields_t *f, char *reason,
-                           size_t rlen) {
+int conn_jdbc_fields_parse(conn_jdbc_pool_t *pool, const char *text, size_t len,
+                           conn_jdbc_fields_t *f, char *reason, size_t rlen) {
   memset(f, 0, sizeof *f);
-  fields_ctx_t c = {.f = f};
-  conn_jdbc_buf_init(&c.arena);
-  yajl_handle h = yajl_alloc(&fields_callbacks, NULL, &c);
+  fields_ctx_t c = {.f = f, .pool = pool};
+  /* Names and strings never outgrow the text (plus their NULs), nested
+   * values hardly: one arena block, sized once. */
+  c.arena.cap = len * 2 + 64;
+  c.arena.p = conn_jdbc_pool_alloc(pool, c.arena.cap);
+  yajl_alloc_funcs af;
+  conn_jdbc_pool_yajl(pool, &af);
+  yajl_handle h = c.arena.p ? yajl_alloc(&fields_callbacks, &af, &c) : NULL;
   if (!h) return JDBC_E_NOMEM;
   yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
   if (st == yajl_status_ok) st = yajl_complete_parse(h);
@@ -211,23 +237,13 @@ int conn_jdbc_fields_parse(const char *text, size_t len, conn_jdbc_fields_t *f, 
   yajl_free(h);
   if (c.g) yajl_gen_free(c.g);
   if (rc == 0) {
-    f->arena = c.arena.p; /* owned by f from here */
-    c.arena.p = NULL;
+    f->arena = c.arena.p;
     for (size_t i = 0; i < f->n; i++) {
       f->names[i] = f->arena + c.name_off[i];
       if (c.str_off[i] != SIZE_MAX) f->vals[i].s = f->arena + c.str_off[i];
     }
+  } else {
+    memset(f, 0, sizeof *f);
   }
-  conn_jdbc_buf_free(&c.arena);
-  free(c.name_off);
-  free(c.str_off);
-  if (rc != 0) conn_jdbc_fields_free(f);
   return rc;
-}
-
-void conn_jdbc_fields_free(conn_jdbc_fields_t *f) {
-  free(f->names);
-  free(f->vals);
-  free(f->arena);
-  memset(f, 0, sizeof *f);
 }

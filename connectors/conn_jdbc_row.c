@@ -116,14 +116,18 @@ static size_t list_len(char **l) {
   return n;
 }
 
-/* Room for one more column. */
+/* Room for one more column (arrays in the put's pool). */
 static int row_grow(conn_jdbc_row_t *row) {
   if (row->ncols < row->cap) return 0;
-  int cap = row->cap ? row->cap * 2 : 8;
-  const char **cols = realloc(row->cols, (size_t)cap * sizeof *cols);
+  int cap = row->cap ? row->cap * 2 : 16;
+  const char **cols = conn_jdbc_pool_realloc(row->pool, row->cols,
+                                             (size_t)row->cap * sizeof *cols,
+                                             (size_t)cap * sizeof *cols);
   if (!cols) return JDBC_E_NOMEM;
   row->cols = cols;
-  conn_jdbc_val_t *vals = realloc(row->vals, (size_t)cap * sizeof *vals);
+  conn_jdbc_val_t *vals = conn_jdbc_pool_realloc(row->pool, row->vals,
+                                                 (size_t)row->cap * sizeof *vals,
+                                                 (size_t)cap * sizeof *vals);
   if (!vals) return JDBC_E_NOMEM;
   row->vals = vals;
   row->cap = cap;
@@ -237,8 +241,10 @@ static int fields_find(const conn_jdbc_fields_t *f, const char *name) {
   return -1;
 }
 
-int conn_jdbc_row_parse(const conn_jdbc_pk_t *pk, const conn_record_t *rec,
-                        conn_jdbc_row_t *row, char *reason, size_t len) {
+int conn_jdbc_row_parse(conn_jdbc_pool_t *pool, const conn_jdbc_pk_t *pk,
+                        const conn_record_t *rec, conn_jdbc_row_t *row, char *reason,
+                        size_t len) {
+  row->pool = pool;
   row->rec = rec;
   row->op = JDBC_ROW_WRITE;
   const conn_jdbc_fields_t *v = &row->fields;
@@ -249,8 +255,8 @@ int conn_jdbc_row_parse(const conn_jdbc_pk_t *pk, const conn_record_t *rec,
     }
     row->op = JDBC_ROW_DELETE;
   } else {
-    int rc = conn_jdbc_fields_parse(rec->value, (size_t)rec->value_len, &row->fields, reason,
-                                    len);
+    int rc = conn_jdbc_fields_parse(pool, rec->value, (size_t)rec->value_len, &row->fields,
+                                    reason, len);
     if (rc != 0) return rc;
   }
   int rc = 0;
@@ -310,10 +316,7 @@ int conn_jdbc_row_parse(const conn_jdbc_pk_t *pk, const conn_record_t *rec,
 
 void conn_jdbc_row_free(conn_jdbc_row_t *row) {
   yajl_tree_free(row->key_tree);
-  conn_jdbc_fields_free(&row->fields);
   for (int i = 0; i < row->nowned; i++) free(row->owned[i]);
   free(row->owned);
-  free(row->cols);
-  free(row->vals);
   memset(row, 0, sizeof *row);
 }

@@ -82,6 +82,7 @@ typedef struct {
   conn_jdbc_val_t *params;
   size_t params_cap;
   conn_jdbc_buf_t sql;
+  conn_jdbc_pool_t pool; /* the put's rows */
   int32_t *chunk_set; /* open-addressing set of row indexes (same-key check) */
   size_t chunk_set_cap;
 } sink_task_t;
@@ -98,8 +99,9 @@ static const char *const pk_modes[] = {"none", "kafka", "record_key", "record_va
             "(idempotent); update: UPDATE .. WHERE pk."},                                     \
     {.name = "batch.size", .type = CONN_T_INT, .default_value = "3000",                       \
      .importance = CONN_IMP_MEDIUM, .group = "Writes", .min = 1, .max = 1000000,              \
-     .doc = "Most records batched into one multi-row statement (runnel caps it at 500 rows "  \
-            "and at the database's parameter limit); a put is one transaction."},             \
+     .doc = "Most records written by one statement: a COPY (PostgreSQL, insert mode) or a "  \
+            "multi-row INSERT (at most 500 rows and the database's parameter limit); a put "  \
+            "is one transaction."},                                                           \
     {.name = "delete.enabled", .type = CONN_T_BOOLEAN, .default_value = "false",              \
      .importance = CONN_IMP_MEDIUM, .group = "Writes",                                        \
      .doc = "A tombstone (null value) deletes the row of its key. Needs "                     \
@@ -593,6 +595,7 @@ static int sink_transaction(sink_task_t *s, size_t n, bool slow, char *err, size
 
 static void sink_rows_free(sink_task_t *s, size_t n) {
   for (size_t i = 0; i < n; i++) conn_jdbc_row_free(&s->rows[i]);
+  conn_jdbc_pool_reset(&s->pool);
 }
 
 static int sink_conn_lost(sink_task_t *s, char *err) {
@@ -632,7 +635,7 @@ static int sink_put(void *task, const conn_record_t *records, size_t n, char *er
   for (size_t i = 0; i < n && ret == CONN_OK; i++) {
     conn_jdbc_row_t *row = &s->rows[i];
     char reason[512];
-    rc = conn_jdbc_row_parse(&s->pk, &records[i], row, reason, sizeof reason);
+    rc = conn_jdbc_row_parse(&s->pool, &s->pk, &records[i], row, reason, sizeof reason);
     if (rc == 0) {
       sink_table_t *t = NULL;
       if (checked && strcmp(checked->rec->topic, records[i].topic) == 0)
@@ -688,6 +691,7 @@ static void sink_stop(void *task) {
   free(s->rows);
   free(s->params);
   free(s->chunk_set);
+  conn_jdbc_pool_free(&s->pool);
   conn_jdbc_buf_free(&s->sql);
   conn_config_free(&s->cfg);
   memset(s, 0, sizeof *s);

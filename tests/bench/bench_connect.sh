@@ -12,8 +12,9 @@
 # case starts a private cluster with tests/integration/pg_lib.sh (as the
 # postgres user when root) with the server's default durability; its sink
 # session commits with synchronous_commit=off (see docs/connectors.md).
-# BENCH_CONNECT_RECORDS (default 1000000) sets N; BENCH_REPS (default 3)
-# the repetitions (medians printed).
+# BENCH_CONNECT_RECORDS (default 1000000) sets N; BENCH_CONNECT_PUT
+# (default 5000) the records per put, i.e. per transaction; BENCH_REPS
+# (default 3) the repetitions (medians printed).
 set -euo pipefail
 BUILD=${1:?usage: bench_connect.sh BUILD_DIR SCRATCH [sqlite|postgres ...]}
 S=${2:?scratch directory}
@@ -21,6 +22,9 @@ shift 2
 CASES=("$@")
 [ ${#CASES[@]} -gt 0 ] || CASES=(sqlite postgres)
 N=${BENCH_CONNECT_RECORDS:-1000000}
+# Records per put (consumer.override.max.poll.records) and per COPY or
+# multi-row statement (batch.size): each put is one transaction.
+PUT=${BENCH_CONNECT_PUT:-5000}
 REPS=${BENCH_REPS:-3}
 RUNNEL=$BUILD/runnel
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -100,7 +104,8 @@ bench_sqlite() {
   for i in $(seq 1 "$REPS"); do
     rm -f "$db" "$db-wal" "$db-shm"
     s=$(run_worker sqlite "{\"name\": \"bench-sink\", \"config\": {\"connector.class\": \"sqlite-sink\",
-      \"topics\": \"clicks\", \"connection.url\": \"sqlite://$db\", \"auto.create\": \"true\"}}" \
+      \"topics\": \"clicks\", \"connection.url\": \"sqlite://$db\", \"auto.create\": \"true\",
+      \"consumer.override.max.poll.records\": \"$PUT\", \"batch.size\": \"$PUT\"}}" \
       count_sqlite)
     r+=("$s")
     rm -f "$S/import.db"
@@ -125,7 +130,8 @@ bench_postgres() {
   for i in $(seq 1 "$REPS"); do
     pgq "DROP TABLE IF EXISTS clicks; DROP TABLE IF EXISTS __runnel_sink_offsets" >/dev/null 2>&1
     s=$(run_worker postgres "{\"name\": \"bench-sink\", \"config\": {\"connector.class\": \"postgres-sink\",
-      \"topics\": \"clicks\", \"connection.url\": \"$PG_URL\", \"auto.create\": \"true\"}}" \
+      \"topics\": \"clicks\", \"connection.url\": \"$PG_URL\", \"auto.create\": \"true\",
+      \"consumer.override.max.poll.records\": \"$PUT\", \"batch.size\": \"$PUT\"}}" \
       count_postgres)
     r+=("$s")
     pgq "TRUNCATE copied"

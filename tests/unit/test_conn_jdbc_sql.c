@@ -158,6 +158,7 @@ static void mkrec(conn_record_t *r, const char *key, const char *value) {
 
 static void test_row_mapping(void **state) {
   (void)state;
+  conn_jdbc_pool_t pool = {0};
   conn_record_t r;
   conn_jdbc_row_t row;
   char reason[256];
@@ -169,7 +170,7 @@ static void test_row_mapping(void **state) {
   mkrec(&r, "{\"id\":7}", "{\"id\":8,\"n\":\"x\",\"f\":1.5,\"b\":true,\"z\":null,"
                          "\"o\":{\"a\":[1,2]}}");
   memset(&row, 0, sizeof row);
-  assert_int_equal(conn_jdbc_row_parse(&pk, &r, &row, reason, sizeof reason), 0);
+  assert_int_equal(conn_jdbc_row_parse(&pool, &pk, &r, &row, reason, sizeof reason), 0);
   assert_int_equal(row.op, JDBC_ROW_WRITE);
   assert_int_equal(row.nkeys, 1);
   assert_int_equal(row.ncols, 6);
@@ -189,7 +190,7 @@ static void test_row_mapping(void **state) {
    * are not JSON are text. A tombstone is a delete. */
   mkrec(&r, "not json", NULL);
   memset(&row, 0, sizeof row);
-  assert_int_equal(conn_jdbc_row_parse(&pk, &r, &row, reason, sizeof reason), 0);
+  assert_int_equal(conn_jdbc_row_parse(&pool, &pk, &r, &row, reason, sizeof reason), 0);
   assert_int_equal(row.op, JDBC_ROW_DELETE);
   assert_int_equal(row.ncols, 1);
   assert_string_equal(row.cols[0], "__connect_key");
@@ -201,25 +202,25 @@ static void test_row_mapping(void **state) {
   pk.delete_enabled = false;
   mkrec(&r, "1", NULL);
   memset(&row, 0, sizeof row);
-  assert_int_equal(conn_jdbc_row_parse(&pk, &r, &row, reason, sizeof reason), JDBC_BAD_RECORD);
+  assert_int_equal(conn_jdbc_row_parse(&pool, &pk, &r, &row, reason, sizeof reason), JDBC_BAD_RECORD);
   assert_non_null(strstr(reason, "delete.enabled is false"));
   conn_jdbc_row_free(&row);
   conn_record_clear(&r);
   mkrec(&r, "1", "[1,2]");
   memset(&row, 0, sizeof row);
-  assert_int_equal(conn_jdbc_row_parse(&pk, &r, &row, reason, sizeof reason), JDBC_BAD_RECORD);
+  assert_int_equal(conn_jdbc_row_parse(&pool, &pk, &r, &row, reason, sizeof reason), JDBC_BAD_RECORD);
   assert_string_equal(reason, "the value is not a JSON object");
   conn_jdbc_row_free(&row);
   conn_record_clear(&r);
   mkrec(&r, "1", "{\"a\":");
   memset(&row, 0, sizeof row);
-  assert_int_equal(conn_jdbc_row_parse(&pk, &r, &row, reason, sizeof reason), JDBC_BAD_RECORD);
+  assert_int_equal(conn_jdbc_row_parse(&pool, &pk, &r, &row, reason, sizeof reason), JDBC_BAD_RECORD);
   assert_non_null(strstr(reason, "the value is not JSON: 1:"));
   conn_jdbc_row_free(&row);
   conn_record_clear(&r);
   mkrec(&r, NULL, "{\"a\":1}");
   memset(&row, 0, sizeof row);
-  assert_int_equal(conn_jdbc_row_parse(&pk, &r, &row, reason, sizeof reason), JDBC_BAD_RECORD);
+  assert_int_equal(conn_jdbc_row_parse(&pool, &pk, &r, &row, reason, sizeof reason), JDBC_BAD_RECORD);
   assert_non_null(strstr(reason, "null key"));
   conn_jdbc_row_free(&row);
   conn_record_clear(&r);
@@ -229,7 +230,7 @@ static void test_row_mapping(void **state) {
   conn_jdbc_pk_t pkv = {JDBC_PK_RECORD_VALUE, fields_v, false};
   mkrec(&r, NULL, "{\"a\":1,\"b\":\"k\"}");
   memset(&row, 0, sizeof row);
-  assert_int_equal(conn_jdbc_row_parse(&pkv, &r, &row, reason, sizeof reason), 0);
+  assert_int_equal(conn_jdbc_row_parse(&pool, &pkv, &r, &row, reason, sizeof reason), 0);
   assert_int_equal(row.nkeys, 1);
   assert_string_equal(row.cols[0], "b");
   assert_string_equal(row.cols[1], "a");
@@ -237,22 +238,24 @@ static void test_row_mapping(void **state) {
   conn_record_clear(&r);
   mkrec(&r, NULL, "{\"a\":1}");
   memset(&row, 0, sizeof row);
-  assert_int_equal(conn_jdbc_row_parse(&pkv, &r, &row, reason, sizeof reason), JDBC_BAD_RECORD);
+  assert_int_equal(conn_jdbc_row_parse(&pool, &pkv, &r, &row, reason, sizeof reason), JDBC_BAD_RECORD);
   assert_non_null(strstr(reason, "no field \"b\""));
   conn_jdbc_row_free(&row);
   conn_jdbc_pk_t pkk = {JDBC_PK_KAFKA, fields_none, false};
   memset(&row, 0, sizeof row);
-  assert_int_equal(conn_jdbc_row_parse(&pkk, &r, &row, reason, sizeof reason), 0);
+  assert_int_equal(conn_jdbc_row_parse(&pool, &pkk, &r, &row, reason, sizeof reason), 0);
   assert_int_equal(row.nkeys, 3);
   assert_string_equal(row.cols[2], "__connect_offset");
   assert_int_equal(row.vals[2].i, 41);
   assert_int_equal(row.vals[1].i, 2);
   conn_jdbc_row_free(&row);
   conn_record_clear(&r);
+  conn_jdbc_pool_free(&pool);
 }
 
 static void test_row_same_key(void **state) {
   (void)state;
+  conn_jdbc_pool_t pool = {0};
   char *none[] = {NULL};
   conn_jdbc_pk_t pk = {JDBC_PK_RECORD_KEY, none, false};
   conn_record_t r1, r2, r3;
@@ -261,9 +264,9 @@ static void test_row_same_key(void **state) {
   mkrec(&r3, "{\"a\":1,\"b\":\"y\"}", "{\"v\":1}");
   conn_jdbc_row_t a = {0}, b = {0}, c = {0};
   char reason[128];
-  assert_int_equal(conn_jdbc_row_parse(&pk, &r1, &a, reason, sizeof reason), 0);
-  assert_int_equal(conn_jdbc_row_parse(&pk, &r2, &b, reason, sizeof reason), 0);
-  assert_int_equal(conn_jdbc_row_parse(&pk, &r3, &c, reason, sizeof reason), 0);
+  assert_int_equal(conn_jdbc_row_parse(&pool, &pk, &r1, &a, reason, sizeof reason), 0);
+  assert_int_equal(conn_jdbc_row_parse(&pool, &pk, &r2, &b, reason, sizeof reason), 0);
+  assert_int_equal(conn_jdbc_row_parse(&pool, &pk, &r3, &c, reason, sizeof reason), 0);
   assert_true(conn_jdbc_row_same_key(&a, &b));
   assert_false(conn_jdbc_row_same_key(&a, &c));
   conn_jdbc_row_free(&a);
@@ -272,6 +275,7 @@ static void test_row_same_key(void **state) {
   conn_record_clear(&r1);
   conn_record_clear(&r2);
   conn_record_clear(&r3);
+  conn_jdbc_pool_free(&pool);
 }
 
 int main(void) {
