@@ -7,7 +7,8 @@
 # runs bench_jobs (Lua stream jobs on the runner beside a bare Lua loop and
 # plain SQLite) on scratch space there too, then bench_connect.sh (file ->
 # log -> SQLite / PostgreSQL sinks on a worker beside sqlite3 .import and
-# psql \copy; BENCH_CONNECT_RECORDS, default 1000000).
+# psql \copy; BENCH_CONNECT_RECORDS, default 1000000), then
+# bench_conn_transforms (connector transform chains in memory).
 # BENCH_SIZE_MB (default 1024) sets the size of each log for a quick run;
 # BENCH_JOBS_RECORDS (default 1000000) the records per job measurement;
 # BENCH_REPS (default 3) the repetitions of both.
@@ -58,3 +59,5 @@ echo
 "$BUILD/tests/bench_jobs" --dir "$SCRATCH/jobs"
 echo
 bash "$(dirname "$0")/bench_connect.sh" "$BUILD" "$SCRATCH/connect"
+echo
+"$BUILD/tests/bench_conn_transforms"
