@@ -114,21 +114,22 @@ static int insert_tree(void *st, conn_record_t *rec, char *err, size_t errlen) {
   yajl_val obj;
   if (conn__object_of(rec, t->side, "InsertField", &obj, err, errlen) != 0) return -1;
   if (!obj) return 1; /* tombstones pass, as in Kafka */
+  conn__arena_t *a = conn__json_arena(rec);
   int rc = 0;
   if (t->topic_f && rec->topic)
-    rc = conn__jv_put(obj, t->topic_f, conn__jv_string(rec->topic, strlen(rec->topic)));
+    rc = conn__jv_put(a, obj, t->topic_f, conn__jv_string(a, rec->topic, strlen(rec->topic)));
   if (rc == 0 && t->partition_f && rec->partition >= 0)
-    rc = conn__jv_put(obj, t->partition_f, conn__jv_int(rec->partition));
+    rc = conn__jv_put(a, obj, t->partition_f, conn__jv_int(a, rec->partition));
   if (rc == 0 && t->offset_f) {
     if (rec->offset < 0)
       return conn__terr(err, errlen,
                         "offset.field: offset insertion is only supported for sink connectors");
-    rc = conn__jv_put(obj, t->offset_f, conn__jv_int(rec->offset));
+    rc = conn__jv_put(a, obj, t->offset_f, conn__jv_int(a, rec->offset));
   }
   if (rc == 0 && t->timestamp_f && rec->timestamp >= 0)
-    rc = conn__jv_put(obj, t->timestamp_f, conn__jv_int(rec->timestamp));
+    rc = conn__jv_put(a, obj, t->timestamp_f, conn__jv_int(a, rec->timestamp));
   if (rc == 0 && t->static_f)
-    rc = conn__jv_put(obj, t->static_f, conn__jv_string(t->static_v, strlen(t->static_v)));
+    rc = conn__jv_put(a, obj, t->static_f, conn__jv_string(a, t->static_v, strlen(t->static_v)));
   conn__json_touch(rec, t->side);
   if (rc != 0) return conn__terr(err, errlen, "out of memory");
   return 1;
@@ -251,8 +252,10 @@ static int replace_tree(void *st, conn_record_t *rec, char *err, size_t errlen) 
   if (!obj) return 1;
   /* A new object, taking the kept values over from the old one (renames
    * may make two fields collide: the later one wins, as with Kafka's
-   * HashMap.put). */
-  yajl_val out = conn__jv_new(yajl_t_object);
+   * HashMap.put). The old object stays in the arena until the record is
+   * done. */
+  conn__arena_t *a = conn__json_arena(rec);
+  yajl_val out = conn__jv_new(a, yajl_t_object);
   if (!out) return conn__terr(err, errlen, "out of memory");
   for (size_t i = 0; i < obj->u.object.len; i++) {
     const char *name = obj->u.object.keys[i];
@@ -263,12 +266,8 @@ static int replace_tree(void *st, conn_record_t *rec, char *err, size_t errlen) 
         name = t->to[r];
         break;
       }
-    yajl_val v = obj->u.object.values[i];
-    obj->u.object.values[i] = NULL;
-    if (conn__jv_put(out, name, v) != 0) {
-      yajl_tree_free(out);
+    if (conn__jv_put(a, out, name, obj->u.object.values[i]) != 0)
       return conn__terr(err, errlen, "out of memory");
-    }
   }
   conn__json_set(rec, t->side, out);
   return 1;
@@ -308,15 +307,15 @@ typedef struct {
   conn__side_t side;
   char **fields;
   char *replacement;
-  yajl_val repl_int, repl_double; /* the replacement as numbers, when it is one */
+  bool repl_is_int, repl_is_num; /* the replacement read as an integer / a number */
+  long long repl_int;
+  double repl_double;
 } mask_t;
 
 static void mask_close(void *st) {
   mask_t *t = st;
   if (t->fields) conn_list_free(t->fields);
   free(t->replacement);
-  if (t->repl_int) yajl_tree_free(t->repl_int);
-  if (t->repl_double) yajl_tree_free(t->repl_double);
 }
 
 static int mask_init(mask_t *t, conn__side_t side, const conn_config_t *cfg, char *err,
@@ -332,12 +331,12 @@ static int mask_init(mask_t *t, conn__side_t side, const conn_config_t *cfg, cha
     char *end;
     errno = 0;
     long long i = strtoll(r, &end, 10);
-    if (*r && !*end && errno == 0) t->repl_int = conn__jv_int(i);
+    if (*r && !*end && errno == 0) t->repl_is_int = true, t->repl_int = i;
     /* strtod also reads hex, inf and nan, which are not JSON numbers. */
     errno = 0;
     double d = strtod(r, &end);
     if (*r && !*end && errno == 0 && isfinite(d) && !strpbrk(r, "xX"))
-      t->repl_double = conn__jv_double(d);
+      t->repl_is_num = true, t->repl_double = d;
   }
   return 0;
 }
@@ -357,21 +356,21 @@ static bool mask_is_int(yajl_val v) {
 
 /* The masked form of v, a new tree; NULL with err when v cannot be masked
  * with the replacement. */
-static yajl_val mask_value(const mask_t *t, const char *field, yajl_val v, char *err,
-                           size_t errlen) {
+static yajl_val mask_value(const mask_t *t, conn__arena_t *a, const char *field, yajl_val v,
+                           char *err, size_t errlen) {
   yajl_val m = NULL;
   switch (v ? v->type : yajl_t_null) {
   case yajl_t_number:
-    if (!t->replacement) m = mask_is_int(v) ? conn__jv_int(0) : conn__jv_double(0);
-    else if (mask_is_int(v) ? !t->repl_int : !t->repl_double) {
+    if (!t->replacement) m = mask_is_int(v) ? conn__jv_int(a, 0) : conn__jv_double(a, 0);
+    else if (mask_is_int(v) ? !t->repl_is_int : !t->repl_is_num) {
       conn__terr(err, errlen, "cannot mask field '%s': replacement '%s' is not %s", field,
                  t->replacement, mask_is_int(v) ? "an integer" : "a number");
       return NULL;
-    } else m = conn__jv_copy(mask_is_int(v) ? t->repl_int : t->repl_double);
+    } else m = mask_is_int(v) ? conn__jv_int(a, t->repl_int) : conn__jv_double(a, t->repl_double);
     break;
   case yajl_t_string: {
     const char *s = t->replacement ? t->replacement : "";
-    m = conn__jv_string(s, strlen(s));
+    m = conn__jv_string(a, s, strlen(s));
     break;
   }
   case yajl_t_true:
@@ -383,9 +382,9 @@ static yajl_val mask_value(const mask_t *t, const char *field, yajl_val v, char 
                  field, conn__json_type_name(v));
       return NULL;
     }
-    m = conn__jv_new(v->type == yajl_t_true ? yajl_t_false : v->type);
+    m = conn__jv_new(a, v->type == yajl_t_true ? yajl_t_false : v->type);
     break;
-  default: m = conn__jv_new(yajl_t_null); break;
+  default: m = conn__jv_new(a, yajl_t_null); break;
   }
   if (!m) conn__terr(err, errlen, "out of memory");
   return m;
@@ -396,9 +395,10 @@ static int mask_tree(void *st, conn_record_t *rec, char *err, size_t errlen) {
   yajl_val obj;
   if (conn__object_of(rec, t->side, "MaskField", &obj, err, errlen) != 0) return -1;
   if (!obj) return 1;
+  conn__arena_t *a = conn__json_arena(rec);
   for (size_t i = 0; t->fields[i]; i++) {
-    yajl_val m = mask_value(t, t->fields[i], conn_json_member(obj, t->fields[i]), err, errlen);
-    if (!m || conn__jv_put(obj, t->fields[i], m) != 0) {
+    yajl_val m = mask_value(t, a, t->fields[i], conn_json_member(obj, t->fields[i]), err, errlen);
+    if (!m || conn__jv_put(a, obj, t->fields[i], m) != 0) {
       conn__json_touch(rec, t->side);
       return m ? conn__terr(err, errlen, "out of memory") : -1;
     }

@@ -21,11 +21,16 @@
  * without a chain) gets a scope of its own through conn__json_run. The
  * binding is thread-local: a chain runs on one task thread at a time.
  *
- * Trees are made of malloc'd yajl_val nodes exactly as yajl_tree_parse
- * builds them, so yajl_tree_free frees trees that mix parsed and built
- * nodes. Parsing, member lookup and generation are conn_int.h's
- * (conn_json_parse, conn_json_member, conn_json_gen); this header adds the
- * scope and the builders that change a tree.
+ * Memory: every node of a record's trees (parsed or built by a transform)
+ * comes from the scope's arena, a bump allocator emptied when the scope
+ * moves to the next record, so a chain does no malloc/free per JSON value
+ * (yajl_tree_parse's per-node allocations were most of a transform's
+ * cost). Nodes have yajl_tree's layout (struct yajl_val_s), so
+ * conn_json_gen and conn_json_member (conn_int.h) read them; they must
+ * never be given to yajl_tree_free. Numbers carry their text (u.number.r)
+ * only; i, d and flags are not set by the parser. The key and value
+ * arrays of objects and arrays have room for a power of two (at least 4)
+ * of entries, so that appending is amortised.
  */
 #ifndef RUNNEL_CONN_TRANSFORM_INT_H
 #define RUNNEL_CONN_TRANSFORM_INT_H
@@ -56,9 +61,24 @@ typedef struct {
   bool stale;    /* the record's bytes are older than tree */
 } conn__jslot_t;
 
+/* A bump allocator: chunks of at least 16 KiB; reset keeps the first. */
+typedef struct conn__chunk conn__chunk_t;
+typedef struct {
+  conn__chunk_t *first, *cur;
+} conn__arena_t;
+
+/* The parser's stack of open containers (reused across records). */
+typedef struct {
+  yajl_val *open;
+  char **key; /* the pending key of each open object */
+  size_t depth, cap;
+} conn__jstack_t;
+
 typedef struct {
   conn_record_t *rec; /* the record the slots describe */
   conn__jslot_t slot[2];
+  conn__arena_t arena; /* every node of the slots' trees */
+  conn__jstack_t stack;
   yajl_gen gen;       /* reused across records (NULL until first flush) */
 } conn__jscope_t;
 
@@ -69,21 +89,23 @@ void conn__jscope_free(conn__jscope_t *s);
 void conn__jscope_bind(conn__jscope_t *s, conn_record_t *rec);
 /* Unbinds, freeing the trees (without flushing). */
 void conn__jscope_unbind(conn__jscope_t *s);
-/* Frees the trees but stays bound (after a plugin that may change bytes). */
+/* Forgets the trees (emptying the arena) but stays bound: after a plugin
+ * that may change the bytes. */
 void conn__jscope_drop(conn__jscope_t *s);
 
-/* The tree of rec's side in *out, borrowed from the scope (valid until the
- * next set/flush/drop). *out is NULL for a null key/value. When the bytes
- * are not JSON: with as_string, *out is a JSON string holding the bytes
- * (HoistField wraps plain text lines); otherwise -1 with "<side> is not
- * JSON: <reason>" in err. */
+/* The tree of rec's side in *out, owned by the scope (valid until the scope
+ * is dropped or moves on; a transform may change it in place and then
+ * calls conn__json_touch). *out is NULL for a null key/value. When the
+ * bytes are not JSON: with as_string, *out is a JSON string holding the
+ * bytes (HoistField wraps plain text lines); otherwise -1 with "<side> is
+ * not JSON (<line:col: reason>)" in err. Nesting deeper than
+ * CONN__JSON_MAX_DEPTH is refused like a syntax error. */
+#define CONN__JSON_MAX_DEPTH 128
 int conn__json_get(conn_record_t *rec, conn__side_t side, bool as_string, yajl_val *out,
                    char *err, size_t errlen);
-/* Replaces the side with tree (taken; NULL makes a null key/value). */
+/* Makes tree (from the scope's arena; NULL: a null key/value) the side's
+ * tree. */
 void conn__json_set(conn_record_t *rec, conn__side_t side, yajl_val tree);
-/* Takes the side's tree out of the scope (the caller now owns it and must
- * conn__json_set the side before the transform returns). */
-yajl_val conn__json_detach(conn_record_t *rec, conn__side_t side);
 /* The side's tree was modified in place. */
 void conn__json_touch(conn_record_t *rec, conn__side_t side);
 /* Writes stale sides back into the record. Returns 0 or -1 (ENOMEM, or a
@@ -102,18 +124,23 @@ const char *conn__side_name(conn__side_t side);
 /* "object", "array", "string", "number", "boolean", "null". */
 const char *conn__json_type_name(yajl_val v);
 
-/* ---- building trees (all return NULL on ENOMEM) ---------------------------- */
+/* ---- building trees (in the arena; all return NULL on ENOMEM) ------------- */
 
-yajl_val conn__jv_new(yajl_type type); /* true/false/null, or an empty object/array */
-yajl_val conn__jv_string(const char *s, size_t len);
-yajl_val conn__jv_int(int64_t i);
-yajl_val conn__jv_double(double d);
-/* A deep copy of v (NULL stays NULL; NULL also on ENOMEM when v is not). */
-yajl_val conn__jv_copy(yajl_val v);
-/* Sets key in obj to v (taken, also on failure), replacing an existing
- * value. Returns 0 or -ENOMEM (also when v is NULL: a failed builder). */
-int conn__jv_put(yajl_val obj, const char *key, yajl_val v);
-/* Removes key from obj and returns its value (now the caller's), or NULL. */
+/* The arena of the scope bound to rec (NULL when none is: outside
+ * conn__json_run, which cannot happen in a built-in transform). */
+conn__arena_t *conn__json_arena(conn_record_t *rec);
+void *conn__arena_alloc(conn__arena_t *a, size_t n);
+
+yajl_val conn__jv_new(conn__arena_t *a, yajl_type type); /* true/false/null, or empty object/array */
+yajl_val conn__jv_string(conn__arena_t *a, const char *s, size_t len);
+yajl_val conn__jv_int(conn__arena_t *a, int64_t i);
+yajl_val conn__jv_double(conn__arena_t *a, double d);
+/* A deep copy of v (NULL stays NULL). */
+yajl_val conn__jv_copy(conn__arena_t *a, yajl_val v);
+/* Sets key in obj to v, replacing an existing value. Returns 0 or -ENOMEM
+ * (also when v is NULL: a builder that failed). */
+int conn__jv_put(conn__arena_t *a, yajl_val obj, const char *key, yajl_val v);
+/* Removes key from obj and returns its value, or NULL. */
 yajl_val conn__jv_take(yajl_val obj, const char *key);
 
 /* ---- regular expressions ---------------------------------------------------- */

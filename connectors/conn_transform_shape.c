@@ -60,14 +60,14 @@ static int v2k_tree(void *st, conn_record_t *rec, char *err, size_t errlen) {
   if (!value || value->type != yajl_t_object)
     return conn__terr(err, errlen, "ValueToKey needs a JSON object value, found %s",
                       conn__json_type_name(value));
-  yajl_val key = conn__jv_new(yajl_t_object);
+  conn__arena_t *a = conn__json_arena(rec);
+  yajl_val key = conn__jv_new(a, yajl_t_object);
   if (!key) return conn__terr(err, errlen, "out of memory");
   for (size_t i = 0; t->fields[i]; i++) {
+    /* A copy: a later transform may change the value's field in place. */
     yajl_val f = conn_json_member(value, t->fields[i]);
-    if (conn__jv_put(key, t->fields[i], f ? conn__jv_copy(f) : conn__jv_new(yajl_t_null)) != 0) {
-      yajl_tree_free(key);
+    if (conn__jv_put(a, key, t->fields[i], f ? conn__jv_copy(a, f) : conn__jv_new(a, yajl_t_null)))
       return conn__terr(err, errlen, "out of memory");
-    }
   }
   conn__json_set(rec, CONN__KEY, key);
   return 1;
@@ -132,10 +132,7 @@ static int extract_tree(void *st, conn_record_t *rec, char *err, size_t errlen) 
   /* A missing field, or a JSON null, makes the key/value null (in Kafka
    * the Map lookup returns null): for a value, a tombstone. */
   yajl_val f = conn__jv_take(obj, t->field);
-  if (f && f->type == yajl_t_null) {
-    yajl_tree_free(f);
-    f = NULL;
-  }
+  if (f && f->type == yajl_t_null) f = NULL;
   conn__json_set(rec, t->side, f);
   return 1;
 }
@@ -180,14 +177,10 @@ static int hoist_tree(void *st, conn_record_t *rec, char *err, size_t errlen) {
   yajl_val v;
   if (conn__json_get(rec, t->side, true, &v, err, errlen) != 0) return -1;
   /* Kafka: Collections.singletonMap(field, value), null included. */
-  yajl_val obj = conn__jv_new(yajl_t_object);
-  if (!obj) return conn__terr(err, errlen, "out of memory");
-  v = conn__json_detach(rec, t->side);
-  if (conn__jv_put(obj, t->field, v ? v : conn__jv_new(yajl_t_null)) != 0) {
-    yajl_tree_free(obj);
-    conn__json_set(rec, t->side, NULL);
+  conn__arena_t *a = conn__json_arena(rec);
+  yajl_val obj = conn__jv_new(a, yajl_t_object);
+  if (!obj || conn__jv_put(a, obj, t->field, v ? v : conn__jv_new(a, yajl_t_null)) != 0)
     return conn__terr(err, errlen, "out of memory");
-  }
   conn__json_set(rec, t->side, obj);
   return 1;
 }

@@ -594,6 +594,59 @@ static void test_chain_order_and_shared_parse(void **state) {
   conn_chain_free(c);
 }
 
+/* The parser and the arena: objects and arrays that outgrow their first
+ * slots, values larger than an arena chunk, many records through one
+ * chain, duplicate keys, escapes, and a nesting limit. */
+static void test_parse_sizes_and_limits(void **state) {
+  (void)state;
+  conn_chain_t *c = chain_of((const char *const[]){
+      "transforms=r", "transforms.r.type=ReplaceField$Value", "transforms.r.renames=f7:seven",
+      "transforms.r.exclude=f3", NULL});
+  size_t cap = 1 << 20;
+  char *in = malloc(cap), *want = malloc(cap);
+  for (int fields = 1; fields <= 3000; fields = fields * 3 + 1) {
+    size_t n = 0, m = 0;
+    n += (size_t)snprintf(in + n, cap - n, "{");
+    m += (size_t)snprintf(want + m, cap - m, "{");
+    for (int i = 0; i < fields; i++) {
+      n += (size_t)snprintf(in + n, cap - n, "%s\"f%d\":[%d,\"%0*d\",{\"x\":[]}]", i ? "," : "",
+                            i, i, 1 + i % 20, 0);
+      if (i == 3) continue;
+      m += (size_t)snprintf(want + m, cap - m, "%s\"%s%d\":[%d,\"%0*d\",{\"x\":[]}]",
+                            m > 1 ? "," : "", i == 7 ? "seven" : "f", i == 7 ? 0 : i, i,
+                            1 + i % 20, 0);
+    }
+    snprintf(in + n, cap - n, "}");
+    snprintf(want + m, cap - m, "}");
+    /* "seven0" above: fix the rename's expected key */
+    char *p = strstr(want, "\"seven0\"");
+    if (p) memmove(p + 6, p + 7, strlen(p + 7) + 1);
+    run_v(c, in, want);
+  }
+  /* Duplicate keys: ReplaceField keeps the later one (a Java Map would). */
+  run_v(c, "{\"a\":1,\"a\":2,\"s\":\"\\u00e9\\n\\\"\"}", "{\"a\":2,\"s\":\"é\\n\\\"\"}");
+  /* A big array, masked to []. */
+  conn_chain_free(c);
+  c = chain_of((const char *const[]){"transforms=m", "transforms.m.type=MaskField$Value",
+                                      "transforms.m.fields=arr", NULL});
+  size_t n = (size_t)snprintf(in, cap, "{\"arr\":[");
+  for (int i = 0; i < 5000; i++) n += (size_t)snprintf(in + n, cap - n, "%s%d", i ? "," : "", i);
+  snprintf(in + n, cap - n, "],\"k\":true}");
+  run_v(c, in, "{\"arr\":[],\"k\":true}");
+  /* Nesting: 128 levels parse, 129 do not. */
+  n = 0;
+  for (int i = 0; i < 129; i++) in[n++] = '[';
+  for (int i = 0; i < 129; i++) in[n++] = ']';
+  in[n] = '\0';
+  snprintf(want, cap, "{\"arr\":%s}", in + 1); /* 128 levels inside an object: 129 */
+  value_fails(c, want, "value is not JSON (nested deeper than 128 levels)", NULL);
+  value_fails(c, "{\"a\":1} x", "value is not JSON (1:10: parse error: trailing garbage)", NULL);
+  value_fails(c, "{\"a\":\"\xff\"}", "value is not JSON", NULL);
+  conn_chain_free(c);
+  free(in);
+  free(want);
+}
+
 /* A plugin called directly (no chain) still writes its result back. */
 static void test_plugin_apply_without_chain(void **state) {
   (void)state;
@@ -628,6 +681,7 @@ int main(void) {
       cmocka_unit_test(test_filter_with_predicates_and_negate),
       cmocka_unit_test(test_chain_config_errors),
       cmocka_unit_test(test_chain_order_and_shared_parse),
+      cmocka_unit_test(test_parse_sizes_and_limits),
       cmocka_unit_test(test_plugin_apply_without_chain),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
