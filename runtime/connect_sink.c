@@ -130,6 +130,7 @@ typedef struct {
   conn_record_t *out;   /* pointers into recs are not stable: a copy list */
   size_t nout;
   size_t *tp_of;        /* recs[i] came from tps[tp_of[i]] */
+  int64_t *off_of;      /* ... at this offset (recs may be moved to out) */
 } sink_t;
 
 static sink_tp_t *sink_find(sink_t *s, const char *topic, int32_t partition) {
@@ -231,6 +232,10 @@ static int sink_copy(conn_record_t *dst, const char *topic, int32_t partition,
       conn_record_set_value(dst, rec->value, rec->value_len) != 0)
     return -ENOMEM;
   for (int32_t h = 0; h < rec->header_count; h++) {
+    /* The framework's own source header is not the sink's business. */
+    if (rec->headers[h].key_len == (int32_t)sizeof CONNECT_SOURCE_HEADER - 1 &&
+        !memcmp(rec->headers[h].key, CONNECT_SOURCE_HEADER, sizeof CONNECT_SOURCE_HEADER - 1))
+      continue;
     char key[256];
     int32_t kl = rec->headers[h].key_len < 255 ? rec->headers[h].key_len : 255;
     memcpy(key, rec->headers[h].key, (size_t)kl);
@@ -248,10 +253,12 @@ static int sink_read(sink_t *s, char *err, size_t errlen) {
     conn_record_t *g = realloc(s->recs, max * sizeof *g);
     size_t *to = realloc(s->tp_of, max * sizeof *to);
     conn_record_t *o = realloc(s->out, max * sizeof *o);
+    int64_t *oo = realloc(s->off_of, max * sizeof *oo);
     if (g) s->recs = g;
     if (to) s->tp_of = to;
     if (o) s->out = o;
-    if (!g || !to || !o) return -ENOMEM;
+    if (oo) s->off_of = oo;
+    if (!g || !to || !o || !oo) return -ENOMEM;
     s->cap = max;
   }
   s->nrecs = 0;
@@ -273,6 +280,7 @@ static int sink_read(sink_t *s, char *err, size_t errlen) {
         conn_record_clear(&s->recs[s->nrecs]);
         return -ENOMEM;
       }
+      s->off_of[s->nrecs] = rec.offset;
       s->tp_of[s->nrecs++] = i;
       got++;
     }
@@ -305,6 +313,11 @@ static int sink_prepare(sink_t *s, char *err, size_t errlen) {
     }
     conn_record_t tmp;
     conn_record_init(&tmp);
+    if (!stage && !t->chain) { /* nothing changes it: move, do not copy */
+      s->out[s->nout++] = *r;
+      conn_record_init(r);
+      continue;
+    }
     if (!stage && conn_record_copy(&tmp, r) != 0) return -1;
     if (!stage && t->chain) {
       int k = conn_chain_apply(t->chain, &tmp, why, sizeof why);
@@ -430,7 +443,7 @@ void connect_sink_run(connect_task_t *t) {
       for (size_t i = 0; i < s.ntps; i++) {
         int64_t pos = s.tps[i].pos;
         for (size_t k = 0; k < s.nrecs; k++)
-          if (s.tp_of[k] == i && s.recs[k].offset + 1 > pos) pos = s.recs[k].offset + 1;
+          if (s.tp_of[k] == i && s.off_of[k] + 1 > pos) pos = s.off_of[k] + 1;
         lag += (double)(log_partition_end_offset(s.tps[i].p) - pos);
       }
       metrics_set(t->m.lag, lag);
@@ -450,7 +463,7 @@ void connect_sink_run(connect_task_t *t) {
       }
       for (size_t i = 0; i < s.nout; i++) conn_record_clear(&s.out[i]);
       if (rc == CONN_OK) /* every read record is handled: advance */
-        for (size_t i = 0; i < s.nrecs; i++) s.tps[s.tp_of[i]].pos = s.recs[i].offset + 1;
+        for (size_t i = 0; i < s.nrecs; i++) s.tps[s.tp_of[i]].pos = s.off_of[i] + 1;
       sink_clear(&s);
       if (rc == 1) break; /* stopping during a retry: nothing advanced */
       if (rc != CONN_OK) {
@@ -495,6 +508,7 @@ out:
   free(s.recs);
   free(s.out);
   free(s.tp_of);
+  free(s.off_of);
   if (s.efd >= 0) close(s.efd);
   logger_info("connect", "%s-%d: task stopped", t->connector, t->id);
 }

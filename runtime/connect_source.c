@@ -55,6 +55,8 @@ typedef struct {
   size_t ndests;
   int64_t seq;             /* last header sequence */
   uint64_t polls;          /* polls that returned records (sticky partitions) */
+  char *name_json;         /* "[\"<connector>\"," for the headers */
+  size_t name_json_len;
   int64_t last_commit;
   /* per append */
   log_record_t *recs;
@@ -299,6 +301,38 @@ static int src_prepare(src_t *s, conn_record_t *r, char *err, size_t errlen) {
   return connect_errors_handle(t, r, stage, cls, why, err, errlen) == 0 ? 0 : -1;
 }
 
+/* The CONNECT_SOURCE_HEADER value of one record: what
+ * connect_offsets_header writes, with the connector's name encoded once. */
+static char *src_header(src_t *s, const char *partition, const char *offset, size_t *len) {
+  if (!s->name_json) {
+    size_t n;
+    char *h = connect_offsets_header(s->t->connector, "{}", "{}", 0, &n);
+    if (!h) return NULL;
+    /* h is ["<name>",{},{},0]: keep ["<name>", */
+    char *end = strstr(h, ",{},{},0]");
+    if (!end) {
+      free(h);
+      return NULL;
+    }
+    end[1] = '\0';
+    s->name_json = h;
+    s->name_json_len = strlen(h);
+  }
+  size_t pl = strlen(partition), ol = strlen(offset);
+  char *out = malloc(s->name_json_len + pl + ol + 32);
+  if (!out) return NULL;
+  memcpy(out, s->name_json, s->name_json_len);
+  size_t k = s->name_json_len;
+  memcpy(out + k, partition, pl);
+  k += pl;
+  out[k++] = ',';
+  memcpy(out + k, offset, ol);
+  k += ol;
+  k += (size_t)sprintf(out + k, ",%" PRId64 "]", ++s->seq);
+  *len = k;
+  return out;
+}
+
 /* Appends the kept records whose destination is (topic, partition) (keep[i]
  * marks them), in poll order, each with its source header. */
 static int src_append(src_t *s, const char *topic, int32_t partition, const signed char *keep,
@@ -355,8 +389,7 @@ static int src_append(src_t *s, const char *topic, int32_t partition, const sign
       s->hdrs[h++] = (log_header_t){r->headers[j].key, (int32_t)strlen(r->headers[j].key),
                                     r->headers[j].value, r->headers[j].value_len};
     size_t vlen = 0;
-    s->hvals[k] = connect_offsets_header(t->connector, r->source_partition, r->source_offset,
-                                         ++s->seq, &vlen);
+    s->hvals[k] = src_header(s, r->source_partition, r->source_offset, &vlen);
     if (!s->hvals[k]) {
       rc = -ENOMEM;
       break;
@@ -427,10 +460,15 @@ static int src_process(src_t *s, char *err, size_t errlen) {
              !strcmp(b->records[k].topic, b->records[i].topic);
     if (!seen) rc = src_append(s, b->records[i].topic, b->records[i].partition, keep, err, errlen);
   }
-  /* Only now are these offsets safe to commit. */
-  for (size_t i = 0; rc == 0 && i < b->count; i++) {
-    char *key = b->records[i].source_partition;
-    rc = conn_config_set(&s->pending, key, b->records[i].source_offset);
+  /* Only now are these offsets safe to commit: the last of each source
+   * partition (walking back, a partition already seen is skipped). */
+  for (size_t i = b->count; rc == 0 && i-- > 0;) {
+    const char *key = b->records[i].source_partition;
+    bool later = false;
+    for (size_t k = i + 1; k < b->count && !later; k++)
+      later = b->records[k].source_partition == key ||
+              !strcmp(b->records[k].source_partition, key);
+    if (!later) rc = conn_config_set(&s->pending, key, b->records[i].source_offset);
   }
   free(keep);
   return rc;
@@ -519,5 +557,6 @@ out:
   free(s.recs);
   free(s.hdrs);
   free(s.hvals);
+  free(s.name_json);
   logger_info("connect", "%s-%d: task stopped", t->connector, t->id);
 }
