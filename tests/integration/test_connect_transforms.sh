@@ -2,7 +2,8 @@
 # records go through MaskField, ReplaceField, ValueToKey, ExtractField, a
 # lua transform (drops some records, adds a header), RegexRouter and a
 # Filter with a HasHeaderKey predicate; the resulting topic is checked
-# record by record. Then bad transform configs refused at start, naming
+# record by record, and so is a file sink's output through InsertField
+# (offset, partition, topic of the sink records). Then bad transform configs refused at start, naming
 # the key (and the script's file:line).
 source "$(dirname "$0")/lib.sh"
 
@@ -64,7 +65,15 @@ cat > "$T/failing.json" <<JSON
   "transforms": "ins", "transforms.ins.type": "InsertField\$Value", "transforms.ins.topic.field": "t"}}
 JSON
 
-start_worker w1 --config "$T/worker.json" "$T/src.json" "$T/failing.json"
+# A sink with a chain: offset.field exists for sink records only.
+cat > "$T/sink.json" <<JSON
+{"name": "clicks-out", "config": {"connector.class": "file-sink", "topics": "clicks-clean",
+  "file": "$T/out.txt", "transforms": "where",
+  "transforms.where.type": "InsertField\$Value", "transforms.where.offset.field": "off",
+  "transforms.where.partition.field": "p", "transforms.where.topic.field": "t"}}
+JSON
+
+start_worker w1 --config "$T/worker.json" "$T/src.json" "$T/failing.json" "$T/sink.json"
 # Four lines polled; two records written (lua dropped one, Filter one).
 L='connector="clicks-in",task="0"'
 ok=0
@@ -76,6 +85,13 @@ for i in $(seq 1 150); do
 done
 assert_eq "4 records polled, 2 written (metrics)" 1 "$ok"
 sleep 0.3 # nothing more may arrive
+want='{"email":"","len":6,"n":1,"path":"/a?x=1","user":"ann","t":"clicks-clean","p":0,"off":0}
+{"email":"","len":3,"n":4.5,"path":"/dd","user":"dee","t":"clicks-clean","p":0,"off":1}'
+for i in $(seq 1 150); do
+  [ "$(cat "$T/out.txt" 2>/dev/null)" == "$want" ] && break
+  sleep 0.1
+done
+assert_eq "the sink's chain adds offset, partition and topic" "$want" "$(cat "$T/out.txt" 2>/dev/null)"
 ok=0
 for i in $(seq 1 150); do
   http GET /connectors/failing/status
