@@ -40,7 +40,8 @@
  * format=json a line must be one JSON value: a malformed line is still
  * returned, with the CONN_HEADER_ERROR header naming "<file>:<line>:<col>"
  * (see connector.h), and blank lines are skipped. key.field and
- * timestamp.field pick the record's key and timestamp from a JSON object.
+ * timestamp.field pick the record's key and timestamp from a JSON object
+ * (conn_file_json.c).
  */
 #include "conn_int.h"
 
@@ -383,63 +384,6 @@ static int conn_file_scan(file_source_t *s, char *err, size_t errlen) {
   return 0;
 }
 
-/* Parses an ISO-8601 date-time (YYYY-MM-DDTHH:MM:SS[.fff][Z|+hh:mm|-hh:mm],
- * a space allowed for the T; no zone means UTC) into ms since the epoch.
- * Returns 0 or -1. */
-static int conn_file_parse_iso(const char *s, int64_t *out) {
-  struct tm tm;
-  memset(&tm, 0, sizeof tm);
-  int n = 0;
-  if (sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-             &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n == 0)
-    return -1;
-  const char *p = s + n;
-  int64_t ms = 0;
-  if (*p == '.' || *p == ',') {
-    int digits = 0;
-    for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-      if (digits < 3)
-        ms = ms * 10 + (*p - '0');
-    if (digits == 0)
-      return -1;
-    for (; digits < 3; digits++)
-      ms *= 10;
-  }
-  int64_t zone = 0;
-  if (*p == 'Z' || *p == 'z') {
-    p++;
-  } else if (*p == '+' || *p == '-') {
-    int hh, mm, k = 0;
-    if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &k) != 2 || k != 5)
-      return -1;
-    zone = (hh * 60 + mm) * 60 * (*p == '+' ? 1 : -1);
-    p += 1 + k;
-  }
-  if (*p != '\0')
-    return -1;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  time_t t = timegm(&tm);
-  *out = ((int64_t)t - zone) * 1000 + ms;
-  return 0;
-}
-
-/* The record timestamp from a JSON field value, or -1. */
-static int64_t conn_file_timestamp(yajl_val v) {
-  const char *text = conn_json_scalar(v);
-  if (!text || YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v))
-    return -1;
-  char *end;
-  errno = 0;
-  long long n = strtoll(text, &end, 10);
-  if (*text && *end == '\0' && errno == 0 && n >= 0)
-    return n;
-  int64_t ms;
-  if (YAJL_IS_STRING(v) && conn_file_parse_iso(text, &ms) == 0)
-    return ms;
-  return -1;
-}
-
 /* Appends the record for one line (len bytes without the '\n').
  * Returns 1 (added), 0 (blank JSON line skipped) or CONN_E_FAIL with err
  * (out of memory, a line over 2 GiB). pos and line must already be past
@@ -475,41 +419,23 @@ static int conn_file_emit(file_source_t *s, file_follower_t *f, const char *text
   if (!s->json)
     return 1;
   char perr[512];
-  yajl_val v = conn_json_parse_line(f->path, f->line, text, len, perr, sizeof perr);
-  if (!v) {
+  bool ts_bad = false;
+  int rc = conn_file_json_line(s->key_field, s->ts_field, f->path, f->line, text, len, r,
+                               &ts_bad, perr, sizeof perr);
+  if (rc == 0) {
     /* Kept, never dropped: the framework applies errors.tolerance. */
     conn_ctx_log(s->ctx, 1, "%s", perr);
     if (conn_record_add_header(r, CONN_HEADER_ERROR, perr, (int32_t)strlen(perr)) != 0)
       goto fail;
     return 1;
   }
-  int rc = 1;
-  if (s->key_field) {
-    yajl_val k = conn_json_member(v, s->key_field);
-    const char *scalar = conn_json_scalar(k);
-    if (scalar) {
-      if (conn_record_set_key(r, scalar, (int32_t)strlen(scalar)) != 0)
-        rc = CONN_E_FAIL;
-    } else if (k && !YAJL_IS_NULL(k)) {
-      size_t n;
-      char *js = conn_json_text(k, &n);
-      if (!js || conn_record_set_key(r, js, (int32_t)n) != 0)
-        rc = CONN_E_FAIL;
-      free(js);
-    }
+  if (ts_bad && !f->warned_ts) {
+    f->warned_ts = true;
+    conn_ctx_log(s->ctx, 1,
+                 "%s:%" PRId64 ": %s is neither epoch milliseconds nor an ISO-8601 date-time; "
+                 "using the append time (warned once per file)",
+                 f->path, f->line, s->ts_field);
   }
-  if (s->ts_field) {
-    yajl_val t = conn_json_member(v, s->ts_field);
-    r->timestamp = conn_file_timestamp(t);
-    if (r->timestamp < 0 && t && !f->warned_ts) {
-      f->warned_ts = true;
-      conn_ctx_log(s->ctx, 1,
-                   "%s:%" PRId64 ": %s is neither epoch milliseconds nor an ISO-8601 date-time; "
-                   "using the append time (warned once per file)",
-                   f->path, f->line, s->ts_field);
-    }
-  }
-  yajl_tree_free(v);
   if (rc == 1)
     return 1;
 fail: /* the batch holds only whole records */
