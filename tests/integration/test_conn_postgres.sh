@@ -163,4 +163,16 @@ assert_eq "unreachable: still retrying when killed" "124" "$STATUS"
 assert_contains "unreachable: says why" "$(cat "$T/unreach.err")" \
   "retry: postgresql: cannot connect: connection to server on socket \"$T/nowhere/.s.PGSQL.5432\" failed: No such file or directory"
 
+# ---- connection.user / connection.password override the URL's ------------------------
+NOUSER_URL="postgresql:///test?host=$PG_SOCK&port=$PG_PORT"
+out=$(printf 'cu\t0\t0\t\\N\t{"a":1}\n' | "$H" sink postgres-sink cu 10 connection.url="$NOUSER_URL" \
+      connection.user=postgres connection.password=ignored-by-trust auto.create=true 2>/dev/null)
+assert_eq "connection.user: rows written" "1" "$(pgq 'SELECT a FROM cu')"
+STATUS=0
+printf 'cu\t0\t1\t\\N\t{"a":2}\n' | timeout 2 "$H" sink postgres-sink cu 10 \
+  connection.url="postgresql://postgres@/test?host=$PG_SOCK&port=$PG_PORT" connection.user=nosuch \
+  >/dev/null 2>"$T/nosuch.err" || STATUS=$?
+assert_eq "connection.user wins over the URL's user: retrying" "124" "$STATUS"
+assert_contains "connection.user: the server's reason" "$(cat "$T/nosuch.err")" 'role "nosuch" does not exist'
+
 finish

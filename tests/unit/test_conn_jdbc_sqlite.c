@@ -277,6 +277,37 @@ static void test_sink_busy_database_retries(void **state) {
   conn_config_free(&cfg);
 }
 
+static void test_sink_update_mode_and_kafka_keys(void **state) {
+  fixture_t *f = *state;
+  const conn_plugin_t *p = &conn_sqlite_sink_plugin;
+  exec_sql(f->db, "CREATE TABLE acct (id INTEGER PRIMARY KEY, bal INTEGER, note TEXT);"
+                  "INSERT INTO acct VALUES (1, 10, 'a'), (2, 20, 'b');");
+  conn_config_t cfg;
+  mkcfg(p, &cfg, f->url, "insert.mode=update", "pk.mode=record_key", "pk.fields=id", NULL);
+  void *task = calloc(1, p->task_size);
+  char err[512] = "";
+  assert_int_equal(p->start(task, &f->ctx, &cfg, err, sizeof err), CONN_OK);
+  /* A primitive key names the row; a key without a row changes nothing. */
+  const char *b[] = {"2|{\"bal\":21}", "3|{\"bal\":30,\"note\":\"new\"}", "1|{\"note\":\"z\"}"};
+  assert_int_equal(put(p, task, "acct", 0, 3, b, err, sizeof err), CONN_OK);
+  assert_dump(f->db, "SELECT * FROM acct ORDER BY id", "1|10|z\n2|21|b\n");
+  p->stop(task);
+  conn_config_free(&cfg);
+
+  /* pk.mode=kafka: the record's coordinates are the key (upsert
+   * idempotent on redelivery). */
+  mkcfg(p, &cfg, f->url, "insert.mode=upsert", "pk.mode=kafka", "auto.create=true", NULL);
+  memset(task, 0, p->task_size);
+  assert_int_equal(p->start(task, &f->ctx, &cfg, err, sizeof err), CONN_OK);
+  const char *k[] = {"|{\"v\":\"x\"}", "|{\"v\":\"y\"}"};
+  assert_int_equal(put(p, task, "ev", 7, 2, k, err, sizeof err), CONN_OK);
+  assert_int_equal(put(p, task, "ev", 7, 2, k, err, sizeof err), CONN_OK);
+  assert_dump(f->db, "SELECT * FROM ev ORDER BY 3", "ev|0|7|x\nev|0|8|y\n");
+  p->stop(task);
+  free(task);
+  conn_config_free(&cfg);
+}
+
 static void test_sink_validation(void **state) {
   (void)state;
   const conn_plugin_t *p = &conn_sqlite_sink_plugin;
@@ -444,6 +475,30 @@ static void test_source_timestamp_modes(void **state) {
   conn_config_free(&cfg);
 }
 
+static void test_source_timestamp_delay(void **state) {
+  fixture_t *f = *state;
+  /* One row a minute old, one a second old: with a 30 s delay only the
+   * first is visible. */
+  exec_sql(f->db, "CREATE TABLE d (id INTEGER, at TEXT);"
+                  "INSERT INTO d VALUES (1, strftime('%Y-%m-%d %H:%M:%f', 'now', '-60 seconds')),"
+                  "(2, strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 seconds'));");
+  const conn_plugin_t *p = &conn_sqlite_source_plugin;
+  conn_config_t cfg;
+  mkcfg(p, &cfg, f->url, "mode=timestamp", "timestamp.column.name=at", "table.whitelist=d",
+        "topic.prefix=", "timestamp.delay.interval.ms=30000", NULL);
+  void *task = calloc(1, p->task_size);
+  char err[512] = "";
+  assert_int_equal(p->start(task, &f->ctx, &cfg, err, sizeof err), CONN_OK);
+  int n;
+  char *got = poll_all(p, task, 100, &n);
+  assert_int_equal(n, 1);
+  assert_non_null(strstr(got, "{\"id\":1,"));
+  free(got);
+  p->stop(task);
+  free(task);
+  conn_config_free(&cfg);
+}
+
 static void test_source_bulk_query_and_tasks(void **state) {
   fixture_t *f = *state;
   exec_sql(f->db, "CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (1), (2), (3);"
@@ -503,9 +558,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_sink_weird_table_name_and_evolve, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sink_missing_table_fails, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sink_busy_database_retries, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sink_update_mode_and_kafka_keys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sink_validation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_incrementing_resume, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_timestamp_modes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_timestamp_delay, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_bulk_query_and_tasks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_missing_database_retries, setup, teardown),
   };
