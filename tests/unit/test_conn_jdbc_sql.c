@@ -278,12 +278,38 @@ static void test_row_same_key(void **state) {
   conn_jdbc_pool_free(&pool);
 }
 
+static void test_pool(void **state) {
+  (void)state;
+  conn_jdbc_pool_t pool = {0};
+  /* The latest block grows in place; an older one moves, keeping its
+   * bytes; a block beyond the chunk size gets its own chunk. */
+  char *a = conn_jdbc_pool_alloc(&pool, 10);
+  memcpy(a, "0123456789", 10);
+  char *a2 = conn_jdbc_pool_realloc(&pool, a, 10, 100);
+  assert_ptr_equal(a, a2);
+  char *b = conn_jdbc_pool_alloc(&pool, 8);
+  assert_true(((uintptr_t)b % 16) == 0);
+  char *a3 = conn_jdbc_pool_realloc(&pool, a2, 100, 200);
+  assert_ptr_not_equal(a3, a2);
+  assert_memory_equal(a3, "0123456789", 10);
+  char *big = conn_jdbc_pool_alloc(&pool, 1 << 20);
+  assert_non_null(big);
+  memset(big, 1, 1 << 20);
+  conn_jdbc_pool_reset(&pool);
+  /* After a reset the kept chunk serves again from its start. */
+  char *c = conn_jdbc_pool_alloc(&pool, 10);
+  assert_non_null(c);
+  conn_jdbc_pool_free(&pool);
+  assert_null(pool.head);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ident_quoting),   cmocka_unit_test(test_insert_upsert),
       cmocka_unit_test(test_update_delete_create), cmocka_unit_test(test_select_modes),
       cmocka_unit_test(test_sqlite_urls),     cmocka_unit_test(test_postgres_urls),
       cmocka_unit_test(test_row_mapping),     cmocka_unit_test(test_row_same_key),
+      cmocka_unit_test(test_pool),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
