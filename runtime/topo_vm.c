@@ -213,6 +213,16 @@ static int topo_l_stream_time(lua_State *L) {
   return 1;
 }
 
+/* runnel._window_time() -> the record's timestamp, the stream time (one
+ * call per record for windowed operators). */
+static int topo_l_window_time(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  if (!ctx->task || !ctx->rec) return luaL_error(L, "event time is only known while processing");
+  lua_pushinteger(L, ctx->out_ts);
+  lua_pushinteger(L, topo__task_stream_time(ctx->task));
+  return 2;
+}
+
 /* runnel._late(message, to_dlq): the current record was dropped because
  * its windows had closed; the task counts it and, when to_dlq, sends it to
  * the dead-letter topic with reason "late" after the record. */
@@ -366,6 +376,7 @@ static void topo_register(lua_State *L, topo_ctx_t *ctx) {
       {"_wstore_fetch", topo_l_wstore_fetch},
       {"_store_range", topo_l_store_range},
       {"_stream_time", topo_l_stream_time},
+      {"_window_time", topo_l_window_time},
       {"_late", topo_l_late},
       {"_set_event_time", topo_l_set_event_time},
       {NULL, NULL},

@@ -21,6 +21,7 @@
 --     -> { start1, end1, value1, start2, ... } (window stores; see store.h)
 --   runnel._store_range(store_index, from_bytes, to_bytes, limit) -> { k1, v1, ... }
 --   runnel._stream_time() -> the task's stream time (ms, -1 before any record)
+--   runnel._window_time() -> record timestamp, stream time (one call)
 --   runnel._late(message, to_dlq)  the record was dropped: its windows closed
 --   runnel._set_event_time(ms)     the source's timestamp function's result
 --
@@ -1536,34 +1537,35 @@ end
 -- KStreamSlidingWindowAggregate and KStreamSessionWindowAggregate). A
 -- window's value in its store is the 8-byte big-endian timestamp of its
 -- latest record (the output timestamp, as Kafka's timestamped window
--- stores keep it) followed by the aggregate: decimal digits for counts,
+-- stores keep it) followed by the aggregate: for counts an 8-byte
+-- big-endian integer (one string.pack, no number formatting per record),
 -- JSON otherwise, nothing for nil.
 ---------------------------------------------------------------------------
 
 local spack, sunpack, ssub = string.pack, string.unpack, string.sub
 local wstore_get, wstore_put, wstore_fetch = runnel._wstore_get, runnel._wstore_put,
                                              runnel._wstore_fetch
-local stream_time, late_drop = runnel._stream_time, runnel._late
+local stream_time, late_drop, window_time = runnel._stream_time, runnel._late,
+                                           runnel._window_time
 local rec_ts, set_ts = runnel.record.timestamp, runnel.record.set_timestamp
 local mininteger = math.mininteger
 
 local function wval_enc(agg, ts, count)
   if agg == nil then return spack(">i8", ts) end
-  if count and math_type(agg) == "integer" then return spack(">i8", ts) .. agg end
+  if count then return spack(">i8>i8", ts, agg) end
   return spack(">i8", ts) .. json.encode(agg)
 end
 
 -- -> agg, timestamp (nil, nil when absent)
 local function wval_dec(b, count)
   if b == nil then return nil, nil end
+  if count and #b == 16 then
+    local ts, n = sunpack(">i8>i8", b)
+    return n, ts
+  end
   local ts = sunpack(">i8", b)
   if #b == 8 then return nil, ts end
-  local rest = ssub(b, 9)
-  if count then
-    local n = tonumber(rest)
-    if math_type(n) == "integer" then return n, ts end
-  end
-  return json_decode(rest), ts
+  return json_decode(ssub(b, 9)), ts
 end
 
 -- Forwards a window's change with the window's timestamp (restoring the
@@ -1595,11 +1597,12 @@ local function fixed_windows(node, nxt)
   local size, adv, grace, idx, kenc, name = node.size, node.advance, node.grace, node.store.index,
                                             node.kenc, node.name
   local init, fn, count, late_dlq = node.init, node.fn, node.count or false, node.late_dlq
+  local forward = #node.children > 0 and wforward or function() end
   return function(k, v)
     if k == nil or v == nil then return end -- ignored, as in Kafka Streams
     current_op = name; op_in[name] = op_in[name] + 1
-    local ts = record_time(name)
-    local st = stream_time()
+    local ts, st = window_time()
+    if ts < 0 then record_time(name) end -- raises the error
     local close = st - grace
     local kb = kenc(k)
     local s = ts - size + adv
@@ -1615,7 +1618,7 @@ local function fixed_windows(node, nxt)
         if wts == nil then agg = init(); wts = ts elseif ts > wts then wts = ts end
         local new = fn(k, v, agg)
         wstore_put(idx, kb, s, e, wval_enc(new, wts, count))
-        wforward(nxt, k, s, e, new, old, wts, ts)
+        forward(nxt, k, s, e, new, old, wts, ts)
       end
       s = s + adv
     end
@@ -1902,7 +1905,7 @@ function Punct:range(store)
       local n = sunpack(">I4", kb)
       local wk = setmetatable({ key = kdec(ssub(kb, 5, 4 + n)), start = untkey(kb, 5 + n),
                                 ["end"] = untkey(kb, 13 + n) }, Windowed)
-      out[#out + 1] = { wk, (wval_dec(vb, true)) }
+      out[#out + 1] = { wk, (wval_dec(vb, st.node and st.node.count)) }
     else
       out[#out + 1] = { kdec(kb), decode_store(vb) }
     end
