@@ -17,19 +17,35 @@ static const conn_def_t topic_defs[] = {
     CONN_DEF_END,
 };
 
+typedef struct {
+  conn__regex_t re;
+  char *last; /* the last topic tested, and its result: records of a task */
+  bool last_match; /* mostly share a topic, and strcmp is cheaper than regexec */
+} topic_pred_t;
+
 static int topic_init(void *st, const conn_config_t *cfg, char *err, size_t errlen) {
+  topic_pred_t *p = st;
   char msg[256];
-  if (conn__regex_compile(st, conn_get_string(topic_defs, cfg, "pattern"), msg, sizeof msg))
+  if (conn__regex_compile(&p->re, conn_get_string(topic_defs, cfg, "pattern"), msg, sizeof msg))
     return conn__terr(err, errlen, "pattern: %s", msg);
   return 0;
 }
 
 static bool topic_test(void *st, const conn_record_t *rec) {
-  return conn__regex_matches(st, rec->topic, NULL);
+  topic_pred_t *p = st;
+  if (!rec->topic) return false;
+  if (p->last && strcmp(p->last, rec->topic) == 0) return p->last_match;
+  bool m = conn__regex_matches(&p->re, rec->topic, NULL);
+  free(p->last);
+  p->last = strdup(rec->topic); /* NULL on ENOMEM: no cache */
+  p->last_match = m;
+  return m;
 }
 
 static void topic_close(void *st) {
-  conn__regex_free(st);
+  topic_pred_t *p = st;
+  conn__regex_free(&p->re);
+  free(p->last);
 }
 
 static const char *const topic_aliases[] = {
@@ -37,7 +53,7 @@ static const char *const topic_aliases[] = {
 
 static const conn_predicate_plugin_t conn__topic_name_matches = {
     .name = "TopicNameMatches", .aliases = topic_aliases, .defs = topic_defs,
-    .state_size = sizeof(conn__regex_t), .init = topic_init, .test = topic_test,
+    .state_size = sizeof(topic_pred_t), .init = topic_init, .test = topic_test,
     .close = topic_close};
 
 /* ---- HasHeaderKey ---------------------------------------------------------------- */

@@ -77,6 +77,10 @@ typedef struct {
   regmatch_t *m;
   char *buf;
   size_t cap;
+  /* The last topic routed and its result (NULL: unchanged). A task's
+   * records mostly share a topic, and a string compare is much cheaper
+   * than regexec with groups. */
+  char *last_in, *last_out;
 } regex_router_t;
 
 #define REGEX_MAX_GROUPS 99 /* a bound for the per-transform match array */
@@ -157,11 +161,35 @@ static void regex_close(void *st) {
   free(t->pieces);
   free(t->m);
   free(t->buf);
+  free(t->last_in);
+  free(t->last_out);
+}
+
+/* Remembers in -> out (out NULL: unchanged); on ENOMEM remembers nothing. */
+static void regex_remember(regex_router_t *t, const char *in, const char *out) {
+  free(t->last_in);
+  free(t->last_out);
+  t->last_in = strdup(in);
+  t->last_out = out ? strdup(out) : NULL;
+  if (!t->last_in || (out && !t->last_out)) {
+    free(t->last_in);
+    free(t->last_out);
+    t->last_in = t->last_out = NULL;
+  }
 }
 
 static int regex_apply(void *st, conn_record_t *rec, char *err, size_t errlen) {
   regex_router_t *t = st;
-  if (!conn__regex_matches(&t->re, rec->topic, t->m)) return 1; /* unchanged */
+  if (!rec->topic) return 1;
+  if (t->last_in && strcmp(t->last_in, rec->topic) == 0) {
+    if (t->last_out && conn_record_set_topic(rec, t->last_out) != 0)
+      return conn__terr(err, errlen, "out of memory");
+    return 1;
+  }
+  if (!conn__regex_matches(&t->re, rec->topic, t->m)) { /* unchanged */
+    regex_remember(t, rec->topic, NULL);
+    return 1;
+  }
   size_t need = 1;
   for (size_t i = 0; i < t->n_pieces; i++) {
     const regex_piece_t *p = &t->pieces[i];
@@ -190,6 +218,7 @@ static int regex_apply(void *st, conn_record_t *rec, char *err, size_t errlen) {
   }
   t->buf[n] = '\0';
   if (n == 0) return conn__terr(err, errlen, "the replacement made an empty topic name");
+  regex_remember(t, rec->topic, t->buf);
   if (conn_record_set_topic(rec, t->buf) != 0) return conn__terr(err, errlen, "out of memory");
   return 1;
 }

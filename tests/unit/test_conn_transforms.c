@@ -372,8 +372,11 @@ static void test_regex_router(void **state) {
       "transforms.route.regex=([a-z]+)-(raw|tmp)", "transforms.route.replacement=$1_clean\\$$2",
       NULL});
   route(c, "clicks-raw", "clicks_clean$raw");
+  route(c, "clicks-raw", "clicks_clean$raw"); /* the same topic again (remembered) */
   route(c, "clicks-tmp", "clicks_clean$tmp");
   route(c, "clicks-raw2", "clicks-raw2"); /* the whole name must match */
+  route(c, "clicks-raw2", "clicks-raw2");
+  route(c, "clicks-raw", "clicks_clean$raw");
   route(c, "clicks.raw", "clicks.raw");
   route(c, "Clicks-raw", "Clicks-raw");
   conn_chain_free(c);
@@ -494,7 +497,10 @@ static void test_filter_with_predicates_and_negate(void **state) {
       "predicates.isTest.pattern=test-.*", "predicates.hasSkip.type=HasHeaderKey",
       "predicates.hasSkip.name=skip", NULL});
   assert_int_equal(apply_topic(c, "test-1", "{}", NULL), 1);
+  assert_int_equal(apply_topic(c, "test-1", "{}", NULL), 1);
   assert_int_equal(apply_topic(c, "prod-1", "{}", NULL), 0);
+  assert_int_equal(apply_topic(c, "prod-1", "{}", NULL), 0);
+  assert_int_equal(apply_topic(c, "test-1", "{}", NULL), 1);
   assert_int_equal(apply_topic(c, "xtest-1", "{}", NULL), 0); /* whole-name match */
   assert_int_equal(apply_topic(c, "test-1", "{}", "skip"), 0);
   assert_int_equal(apply_topic(c, "test-1", "{}", "other"), 1);
