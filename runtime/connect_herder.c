@@ -125,6 +125,12 @@ static void herder_drop_task_cfgs(connect_conn_t *conn) {
 /* Computes conn's task configs. c->mu held. */
 static int herder_task_configs(connect_t *c, connect_conn_t *conn) {
   char err[1024] = "";
+  /* A config read back from connect-configs was valid when written; a
+   * plugin of another version may see it differently. */
+  if (connect_config_check(c, conn->plugin, &conn->config, NULL, err, sizeof err) != 0) {
+    herder_conn_state(c, conn, CONNECT_FAILED, err);
+    return -1;
+  }
   int max = (int)conn_get_long(connect_source_defs, &conn->config, "tasks.max");
   conn_config_t *cfgs = NULL;
   size_t n = 0;

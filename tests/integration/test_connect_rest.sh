@@ -183,6 +183,17 @@ http PUT /connectors/nope/pause
 assert_eq "pause unknown" 404 "$CODE"
 http PUT /connectors/nope/resume
 assert_eq "resume unknown" 404 "$CODE"
+http PUT /connectors/nope/stop
+assert_eq "stop unknown" 404 "$CODE"
+assert_eq "stop unknown body" '{"error_code":404,"message":"Connector nope not found"}' "$BODY"
+http POST /connectors/sink
+assert_eq "wrong method" 405 "$CODE"
+assert_contains "wrong method body" "$BODY" '"error_code":405'
+http PATCH /connectors/nope/offsets -H "$J" -d '{"offsets": []}'
+assert_eq "PATCH offsets of unknown" 404 "$CODE"
+http DELETE /connectors/nope/offsets
+assert_eq "DELETE offsets of unknown" 404 "$CODE"
+assert_eq "DELETE offsets of unknown body" '{"error_code":404,"message":"Connector nope not found"}' "$BODY"
 
 # Offsets (KIP-875).
 wait_for "source offsets committed" body_has /connectors/src/offsets "{\"offsets\":[{\"partition\":{\"filename\":\"$T/in.txt\"},\"offset\":{\"position\":28"
@@ -297,6 +308,11 @@ assert_eq "validate" 200 "$CODE"
 assert_contains "validate: name and count" "$BODY" '{"name":"file-source","error_count":3,"groups":["Common",'
 assert_contains "validate: a config entry" "$BODY" '{"definition":{"name":"tasks.max","type":"INT","required":false,"default_value":"1","importance":"HIGH","documentation":"Maximum number of tasks to use for this connector.","group":"Common","width":"NONE","display_name":"tasks.max","dependents":[],"order":3},"value":{"name":"tasks.max","value":"0","recommended_values":[],"errors":["Invalid value 0 for configuration tasks.max: Value must be at least 1"],"visible":true}}'
 assert_contains "validate: missing topic" "$BODY" '"errors":["Missing required configuration \"topic\" which has no default value."]'
+http PUT /connector-plugins/nope/config/validate -H "$J" -d '{}'
+assert_eq "validate unknown plugin" 400 "$CODE"
+assert_eq "validate unknown plugin body" '{"error_code":400,"message":"Failed to find any class that implements Connector and which name matches nope"}' "$BODY"
+http PUT /connector-plugins/file-source/config/validate -H "$J" -d '[1]'
+assert_eq "validate non-object body" 400 "$CODE"
 http PUT /connector-plugins/file-source/config/validate -H "$J" -d '{"connector.class": "file-sink"}'
 assert_eq "validate with another class" 400 "$CODE"
 assert_eq "validate with another class body" '{"error_code":400,"message":"Included connector type file-sink does not match request type file-source"}' "$BODY"
