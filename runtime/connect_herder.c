@@ -142,7 +142,11 @@ static int herder_task_configs(connect_t *c, connect_conn_t *conn) {
     rc = cfgs ? conn_config_copy(cfgs, &conn->config) : -ENOMEM;
     n = cfgs ? 1 : 0;
   }
-  if (rc != 0 || (n > 0 && !(conn->tasks = calloc(n, sizeof *conn->tasks)))) {
+  if (rc == 0 && n == 0) { /* nothing to run (yet): try again later */
+    free(cfgs);
+    return -1;
+  }
+  if (rc != 0 || !(conn->tasks = calloc(n, sizeof *conn->tasks))) {
     for (size_t i = 0; cfgs && i < n; i++) conn_config_free(&cfgs[i]);
     free(cfgs);
     herder_conn_state(c, conn, CONNECT_FAILED, err[0] ? err : "out of memory");

@@ -261,6 +261,7 @@ void connect__task_state(connect_task_t *t, connect_state_t s, const char *trace
 /* connect_task.c */
 connect_task_t *connect_task_new(connect_t *c, connect_conn_t *conn, int id,
                                  const conn_config_t *cfg, char *err, size_t errlen);
+/* Starts the task's thread; the herder calls it holding c->mu. */
 int connect_task_start(connect_task_t *t);
 void connect_task_signal_stop(connect_task_t *t);
 void connect_task_join(connect_task_t *t);

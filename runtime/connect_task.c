@@ -150,7 +150,10 @@ static void *connect_task_main(void *arg) {
 
 int connect_task_start(connect_task_t *t) {
   if (pthread_create(&t->thread, NULL, connect_task_main, t) != 0) {
-    connect__task_state(t, CONNECT_FAILED, "cannot create the task's thread");
+    /* The herder holds c->mu here: set the state directly. */
+    t->state = CONNECT_FAILED;
+    free(t->trace);
+    t->trace = strdup("cannot create the task's thread");
     return -1;
   }
   t->thread_live = true;
