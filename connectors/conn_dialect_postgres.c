@@ -253,6 +253,15 @@ static int pg_run(conn_jdbc_db_t *c, const char *sql, const conn_jdbc_val_t *par
     pg_msg(err, errlen, "connection lost: ", PQerrorMessage(c->conn));
     return JDBC_E_CONN;
   }
+  /* libpq takes text parameters as C strings: a NUL inside would cut the
+   * value short without a word. PostgreSQL text can not hold one anyway. */
+  for (int i = 0; i < n; i++)
+    if ((params[i].type == JDBC_TEXT || params[i].type == JDBC_NUMERIC) &&
+        memchr(params[i].s, '\0', params[i].len)) {
+      snprintf(err, errlen, "postgresql: a text value holds a NUL character (\\u0000), which "
+                            "PostgreSQL text can not store");
+      return JDBC_E_DATA;
+    }
   pg_params_t pp;
   int rc = pg_params(&pp, params, n);
   if (rc != JDBC_OK) {

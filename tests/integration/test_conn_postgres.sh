@@ -74,6 +74,12 @@ printf 'esc\t0\t0\t\\N\t{"s":"a\\tb\\nc\\\\d\\r\\\\N","n":null,"f":0.1}\n' >"$T/
 out=$("$H" sink postgres-sink esc 10 "${SINK[@]}" auto.create=true <"$T/esc.tsv" 2>/dev/null)
 assert_eq "copy escaping" "t|t|0.1" "$(pgq "SELECT s = E'a\\tb\\nc\\\\d\\r\\\\N', n IS NULL, f FROM esc")"
 
+# A NUL in a string (\u0000): refused by PostgreSQL text, reported, never cut short.
+printf 'nul\t0\t0\t\\N\t{"s":"ok"}\nnul\t0\t1\t\\N\t{"s":"a\\u0000b"}\n' >"$T/nul.tsv"
+out=$("$H" sink postgres-sink nul 10 "${SINK[@]}" auto.create=true <"$T/nul.tsv" 2>/dev/null)
+assert_eq "NUL reported" 'report 1 postgresql: a text value holds a NUL character (\u0000), which PostgreSQL text can not store' "$out"
+assert_eq "NUL: the good row written" "ok" "$(pgq 'SELECT s FROM nul')"
+
 # ---- sink: PostgreSQL stopped mid-stream ----------------------------------------
 # 3000 records over 1000 keys (three passes), 100 per put with a pause
 # after each; the server is stopped for a second in the middle.
