@@ -61,8 +61,8 @@ typedef struct {
   /* per append */
   log_record_t *recs;
   log_header_t *hdrs;
-  char **hvals;
-  size_t cap, hcap;
+  char *hbuf;              /* header values of one append */
+  size_t cap, hcap, hbuf_cap;
 } src_t;
 
 static src_tp_t *src_dest_find(src_t *s, const char *topic, int32_t partition) {
@@ -301,36 +301,43 @@ static int src_prepare(src_t *s, conn_record_t *r, char *err, size_t errlen) {
   return connect_errors_handle(t, r, stage, cls, why, err, errlen) == 0 ? 0 : -1;
 }
 
-/* The CONNECT_SOURCE_HEADER value of one record: what
- * connect_offsets_header writes, with the connector's name encoded once. */
-static char *src_header(src_t *s, const char *partition, const char *offset, size_t *len) {
-  if (!s->name_json) {
-    size_t n;
-    char *h = connect_offsets_header(s->t->connector, "{}", "{}", 0, &n);
-    if (!h) return NULL;
-    /* h is ["<name>",{},{},0]: keep ["<name>", */
-    char *end = strstr(h, ",{},{},0]");
-    if (!end) {
-      free(h);
-      return NULL;
-    }
-    end[1] = '\0';
-    s->name_json = h;
-    s->name_json_len = strlen(h);
+/* The connector's name as the start of a CONNECT_SOURCE_HEADER value,
+ * "[\"<name>\",", encoded once. */
+static int src_name_json(src_t *s) {
+  if (s->name_json) return 0;
+  size_t n;
+  char *h = connect_offsets_header(s->t->connector, "{}", "{}", 0, &n);
+  char *end = h ? strstr(h, ",{},{},0]") : NULL;
+  if (!end) {
+    free(h);
+    return -ENOMEM;
   }
-  size_t pl = strlen(partition), ol = strlen(offset);
-  char *out = malloc(s->name_json_len + pl + ol + 32);
-  if (!out) return NULL;
-  memcpy(out, s->name_json, s->name_json_len);
+  end[1] = '\0';
+  s->name_json = h;
+  s->name_json_len = strlen(h);
+  return 0;
+}
+
+/* Writes one record's header value (what connect_offsets_header writes)
+ * at dst, which has room for it; returns its length. No allocation: this
+ * runs for every source record. */
+static size_t src_header(src_t *s, char *dst, const char *partition, size_t pl,
+                         const char *offset, size_t ol) {
   size_t k = s->name_json_len;
-  memcpy(out + k, partition, pl);
+  memcpy(dst, s->name_json, k);
+  memcpy(dst + k, partition, pl);
   k += pl;
-  out[k++] = ',';
-  memcpy(out + k, offset, ol);
+  dst[k++] = ',';
+  memcpy(dst + k, offset, ol);
   k += ol;
-  k += (size_t)sprintf(out + k, ",%" PRId64 "]", ++s->seq);
-  *len = k;
-  return out;
+  dst[k++] = ',';
+  char digits[24];
+  int nd = 0;
+  uint64_t v = (uint64_t)++s->seq;
+  do digits[nd++] = (char)('0' + v % 10); while ((v /= 10) > 0);
+  while (nd > 0) dst[k++] = digits[--nd];
+  dst[k++] = ']';
+  return k;
 }
 
 /* Appends the kept records whose destination is (topic, partition) (keep[i]
@@ -367,10 +374,8 @@ static int src_append(src_t *s, const char *topic, int32_t partition, const sign
   }
   if (n > s->cap) {
     log_record_t *nr = realloc(s->recs, n * sizeof *nr);
-    char **nv = realloc(s->hvals, n * sizeof *nv);
-    if (nr) s->recs = nr;
-    if (nv) s->hvals = nv;
-    if (!nr || !nv) return -ENOMEM;
+    if (!nr) return -ENOMEM;
+    s->recs = nr;
     s->cap = n;
   }
   if (nh > s->hcap) {
@@ -379,7 +384,22 @@ static int src_append(src_t *s, const char *topic, int32_t partition, const sign
     s->hdrs = hh;
     s->hcap = nh;
   }
-  size_t k = 0, h = 0;
+  /* Every header value of this append in one buffer, sized first so that
+   * the pointers into it stay valid. */
+  if (src_name_json(s) != 0) return -ENOMEM;
+  size_t need = 0;
+  for (size_t i = 0; i < b->count; i++) {
+    conn_record_t *r = &b->records[i];
+    if (keep[i] != 1 || r->partition != partition || strcmp(r->topic, topic) != 0) continue;
+    need += s->name_json_len + strlen(r->source_partition) + strlen(r->source_offset) + 24;
+  }
+  if (need > s->hbuf_cap) {
+    char *nb = realloc(s->hbuf, need);
+    if (!nb) return -ENOMEM;
+    s->hbuf = nb;
+    s->hbuf_cap = need;
+  }
+  size_t k = 0, h = 0, used = 0;
   int rc = 0;
   for (size_t i = 0; i < b->count; i++) {
     conn_record_t *r = &b->records[i];
@@ -388,14 +408,12 @@ static int src_append(src_t *s, const char *topic, int32_t partition, const sign
     for (int32_t j = 0; j < r->header_count; j++)
       s->hdrs[h++] = (log_header_t){r->headers[j].key, (int32_t)strlen(r->headers[j].key),
                                     r->headers[j].value, r->headers[j].value_len};
-    size_t vlen = 0;
-    s->hvals[k] = src_header(s, r->source_partition, r->source_offset, &vlen);
-    if (!s->hvals[k]) {
-      rc = -ENOMEM;
-      break;
-    }
-    s->hdrs[h++] = (log_header_t){CONNECT_SOURCE_HEADER, (int32_t)strlen(CONNECT_SOURCE_HEADER),
-                                  s->hvals[k], (int32_t)vlen};
+    char *v = s->hbuf + used;
+    size_t vlen = src_header(s, v, r->source_partition, strlen(r->source_partition),
+                             r->source_offset, strlen(r->source_offset));
+    used += vlen;
+    s->hdrs[h++] = (log_header_t){CONNECT_SOURCE_HEADER, (int32_t)sizeof CONNECT_SOURCE_HEADER - 1,
+                                  v, (int32_t)vlen};
     s->recs[k] = (log_record_t){.timestamp = r->timestamp, .key = r->key, .key_len = r->key_len,
                                 .value = r->value, .value_len = r->value_len, .headers = hs,
                                 .header_count = r->header_count + 1};
@@ -409,7 +427,6 @@ static int src_append(src_t *s, const char *topic, int32_t partition, const sign
     if (rc != 0) snprintf(err, errlen, "appending to %s-%" PRId32 ": %s", topic, partition, le.msg);
     else if (t->m.written) metrics_add(t->m.written, (double)k);
   }
-  for (size_t i = 0; i < k; i++) free(s->hvals[i]);
   return rc;
 }
 
@@ -556,7 +573,7 @@ out:
   free(s.dests);
   free(s.recs);
   free(s.hdrs);
-  free(s.hvals);
+  free(s.hbuf);
   free(s.name_json);
   logger_info("connect", "%s-%d: task stopped", t->connector, t->id);
 }
