@@ -53,6 +53,23 @@ assert_eq "every line exactly once" "$N|$N|0|$((N - 1))" \
   "$(sq 'SELECT count(*), count(DISTINCT id), min(id), max(id) FROM lines')"
 assert_eq "sink offsets" "lines-out|lines|0|$((N - 1))" "$(sq 'SELECT * FROM __runnel_sink_offsets')"
 
+# ---- SQLite -> log -> SQLite: a source table copied by key, updates included -------
+sqlite3 "$T/src.db" "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL,
+  changed TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now', '-5 seconds')));
+  WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 300)
+  INSERT INTO items (name, price) SELECT 'item ' || i, i / 4.0 FROM g;"
+http POST /connectors -H "$J" -d "{\"name\": \"items-in\", \"config\": {\"connector.class\": \"sqlite-source\", \"connection.url\": \"sqlite://$T/src.db\", \"mode\": \"timestamp+incrementing\", \"timestamp.column.name\": \"changed\", \"incrementing.column.name\": \"id\", \"table.whitelist\": \"items\", \"topic.prefix\": \"sq-\", \"poll.interval.ms\": \"200\"}}"
+assert_eq "sqlite source: 201" 201 "$CODE"
+http POST /connectors -H "$J" -d "{\"name\": \"items-out\", \"config\": {\"connector.class\": \"sqlite-sink\", \"topics\": \"sq-items\", \"connection.url\": \"sqlite://$T/copy.db\", \"table.name.format\": \"items\", \"insert.mode\": \"upsert\", \"pk.mode\": \"record_value\", \"pk.fields\": \"id\", \"auto.create\": \"true\"}}"
+assert_eq "sqlite sink: 201" 201 "$CODE"
+sums() { sqlite3 "$1" "SELECT count(*), sum(price), group_concat(name, ',') FROM (SELECT * FROM items ORDER BY id)" 2>/dev/null; }
+same_items() { [ "$(sums "$T/src.db")" = "$(sums "$T/copy.db")" ]; }
+wait_for "sqlite copy equals the source" 30 same_items
+sqlite3 "$T/src.db" "UPDATE items SET name = 'renamed', price = 99,
+  changed = strftime('%Y-%m-%d %H:%M:%f', 'now', '-2 seconds') WHERE id = 7"
+wait_for "sqlite copy follows an update" 30 same_items
+assert_eq "sqlite copy: the updated row" "renamed|99.0" "$(sqlite3 "$T/copy.db" 'SELECT name, price FROM items WHERE id = 7')"
+
 # ---- bad configs through REST ------------------------------------------------------
 http PUT /connector-plugins/sqlite-sink/config/validate -H "$J" \
   -d '{"name": "v", "connector.class": "sqlite-sink", "topics": "t", "connection.url": "sqlite://host/x.db"}'
