@@ -75,8 +75,48 @@ static int pg_check_url(const char *url, char *msg, size_t len) {
     PQfreemem(perr);
     return -1;
   }
+  /* PQconninfoParse takes any text for a keyword; the connection would
+   * then fail the same way at every attempt. Check what a retry can never
+   * fix here, so the config is refused instead of retried forever. */
+  int rc = 0;
+  for (PQconninfoOption *o = opts; rc == 0 && o->keyword; o++) {
+    if (!o->val) continue;
+    if (strcmp(o->keyword, "port") == 0) {
+      /* one port, or one per host: "5432" or "5432,5433" (empty: default) */
+      const char *p = o->val;
+      while (rc == 0) {
+        char *end;
+        long port = strtol(p, &end, 10);
+        bool empty = end == p && (*p == ',' || *p == '\0'); /* that host's default */
+        if (!empty && (end == p || port < 1 || port > 65535 || (*end && *end != ','))) {
+          snprintf(msg, len, "port must be a number from 1 to 65535, got \"%s\"", o->val);
+          rc = -1;
+        }
+        if (*end != ',') break;
+        p = end + 1;
+      }
+    } else if (strcmp(o->keyword, "sslmode") == 0) {
+      static const char *const modes[] = {"disable", "allow",     "prefer",
+                                          "require", "verify-ca", "verify-full"};
+      bool ok = false;
+      for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) ok |= strcmp(o->val, modes[i]) == 0;
+      if (!ok) {
+        snprintf(msg, len,
+                 "sslmode must be disable, allow, prefer, require, verify-ca or verify-full, "
+                 "got \"%s\"", o->val);
+        rc = -1;
+      }
+    } else if (strcmp(o->keyword, "connect_timeout") == 0 || strcmp(o->keyword, "keepalives") == 0) {
+      char *end;
+      (void)strtol(o->val, &end, 10);
+      if (end == o->val || *end) {
+        snprintf(msg, len, "%s must be an integer, got \"%s\"", o->keyword, o->val);
+        rc = -1;
+      }
+    }
+  }
   PQconninfoFree(opts);
-  return 0;
+  return rc;
 }
 
 /* libpq messages end with a newline; ours are one line. */

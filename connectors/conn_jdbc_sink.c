@@ -38,6 +38,7 @@
  * KEY); a later field without a column adds one when auto.evolve. Both
  * run before the put's transaction, in their own.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -746,12 +747,35 @@ static int postgres_sink_start(void *task, conn_ctx_t *ctx, const conn_config_t 
 }
 
 
+/* Kafka's JDBC sink runs tasks.max tasks; the framework spreads the
+ * subscribed partitions over them, so each task gets the same config. */
+static int sink_task_configs(const conn_config_t *cfg, int max_tasks, conn_config_t **out,
+                             size_t *n_out, char *err, size_t errlen) {
+  size_t n = max_tasks > 0 ? (size_t)max_tasks : 1;
+  conn_config_t *cfgs = calloc(n, sizeof *cfgs);
+  if (!cfgs) goto nomem;
+  for (size_t i = 0; i < n; i++) {
+    if (conn_config_copy(&cfgs[i], cfg) != 0) {
+      for (size_t j = 0; j < i; j++) conn_config_free(&cfgs[j]);
+      free(cfgs);
+      goto nomem;
+    }
+  }
+  *out = cfgs;
+  *n_out = n;
+  return 0;
+nomem:
+  snprintf(err, errlen, "out of memory");
+  return -ENOMEM;
+}
+
 const conn_plugin_t conn_sqlite_sink_plugin = {
     .name = "sqlite-sink",
     .kind = CONN_SINK,
     .version = "1.0",
     .defs = sqlite_sink_defs,
     .validate = sink_validate,
+    .task_configs = sink_task_configs,
     .task_size = sizeof(sink_task_t),
     .start = sqlite_sink_start,
     .stop = sink_stop,
@@ -764,6 +788,7 @@ const conn_plugin_t conn_postgres_sink_plugin = {
     .version = "1.0",
     .defs = postgres_sink_defs,
     .validate = sink_validate,
+    .task_configs = sink_task_configs,
     .task_size = sizeof(sink_task_t),
     .start = postgres_sink_start,
     .stop = sink_stop,

@@ -95,6 +95,19 @@ http POST /connectors -H "$J" -d "{\"name\": \"weird\", \"config\": {\"connector
 assert_eq "weird table: 201" 201 "$CODE"
 wq() { [ "$(sqlite3 "$T/weird.db" "SELECT count(*) FROM \"it's \"\"lines\"\"; DROP TABLE x\"" 2>/dev/null)" = "$N" ]; }
 wait_for "weird table filled" 30 wq
+
+# tasks.max: a sink runs that many tasks, the partitions spread over them.
+http POST /connectors -H "$J" -d "{\"name\": \"multi-in\", \"config\": {\"connector.class\": \"file-source\", \"file\": \"$T/in.jsonl\", \"topic\": \"multi\", \"format\": \"json\", \"key.field\": \"id\", \"topic.creation.default.partitions\": \"3\"}}"
+assert_eq "multi source: 201" 201 "$CODE"
+http POST /connectors -H "$J" -d "{\"name\": \"multi-out\", \"config\": {\"connector.class\": \"sqlite-sink\", \"topics\": \"multi\", \"tasks.max\": \"3\", \"connection.url\": \"sqlite://$T/multi.db\", \"auto.create\": \"true\", \"insert.mode\": \"upsert\", \"pk.mode\": \"record_value\", \"pk.fields\": \"id\"}}"
+assert_eq "multi sink: 201" 201 "$CODE"
+mq() { [ "$(sqlite3 "$T/multi.db" 'SELECT count(*) FROM multi' 2>/dev/null)" = "$N" ]; }
+wait_for "three sink tasks write every line" 60 mq
+http GET /connectors/multi-out/tasks
+assert_eq "sink tasks.max=3: three tasks" 3 "$(grep -o '"task":' <<<"$BODY" | wc -l | tr -d ' ')"
+assert_eq "each partition written by one task" "multi|0
+multi|1
+multi|2" "$(sqlite3 "$T/multi.db" 'SELECT topic, partition FROM __runnel_sink_offsets ORDER BY partition')"
 stop_worker
 
 # ---- PostgreSQL -> log -> PostgreSQL, server stopped mid-stream ---------------------

@@ -18,6 +18,14 @@ out=$("$H" validate postgres-sink connection.url=mysql://h/db || true)
 assert_contains "bad url" "$out" "connection.url: Invalid value mysql://h/db for configuration connection.url: must start with postgresql:// (e.g. postgresql://user@host:5432/db)"
 out=$("$H" validate postgres-sink connection.url='postgresql://h:x:y/db?nosuchoption=1' || true)
 assert_contains "unparsable url" "$out" "connection.url: not a valid PostgreSQL URI"
+# Options a retry can never fix are refused at validation, not retried.
+out=$("$H" validate postgres-sink connection.url='postgresql://u@h:notaport/db' || true)
+assert_contains "bad port" "$out" 'port must be a number from 1 to 65535, got "notaport"'
+out=$("$H" validate postgres-sink connection.url='postgresql://u@h:99999/db' || true)
+assert_contains "port out of range" "$out" 'got "99999"'
+out=$("$H" validate postgres-sink connection.url='postgresql://u@h/db?sslmode=bogus' || true)
+assert_contains "bad sslmode" "$out" 'sslmode must be disable, allow, prefer, require, verify-ca or verify-full, got "bogus"'
+check "multi-host URL with default ports" "$H" validate postgres-sink connection.url='postgresql://u@h1,h2:5433/db'
 out=$("$H" validate postgres-sink || true)
 assert_contains "missing url" "$out" "connection.url:"
 out=$("$H" validate postgres-sink "${SINK[@]}" batch.size=lots || true)
