@@ -461,6 +461,35 @@ static void test_reopen_resumes_without_replay(void **state) {
   topo_task_close(t);
 }
 
+/* Stream time (the largest event time seen) commits with the input
+ * positions: a reopened task resumes the committed value, not what
+ * uncommitted records had reached; without the file it comes back from
+ * the checkpoint. */
+static void test_stream_time_resumes(void **state) {
+  fx_t *fx = *state;
+  produce_keys(fx, 0, "aabab"); /* timestamps 1000..1004 */
+  topo_task_t *t = fx_open(fx, 0, 1 << 20);
+  assert_int_equal(topo_task_stream_time(t), -1);
+  fx_feed(fx, t, 0, 0, 3);
+  assert_int_equal(topo_task_stream_time(t), 1002);
+  fx_commit(t);
+  fx_feed(fx, t, 0, 3, 5); /* not committed */
+  assert_int_equal(topo_task_stream_time(t), 1004);
+  topo_task_close(t);
+
+  t = fx_open(fx, 0, 1 << 20);
+  assert_int_equal(topo_task_stream_time(t), 1002);
+  fx_feed(fx, t, 0, 3, 5);
+  fx_commit(t);
+  topo_task_close(t);
+  fx_remove_db(fx);
+
+  t = fx_open(fx, 0, 1 << 20);
+  assert_true(topo_task_stats(t)->restored > 0);
+  assert_int_equal(topo_task_stream_time(t), 1004);
+  topo_task_close(t);
+}
+
 /* Without the file, the task restores from the changelog up to its last
  * checkpoint and resumes from the checkpoint's input position. */
 static void test_lost_file_restores_from_checkpoint(void **state) {
@@ -768,6 +797,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       FX_TEST(test_commit_writes_outputs_changelog_checkpoint),
       FX_TEST(test_reopen_resumes_without_replay),
+      FX_TEST(test_stream_time_resumes),
       FX_TEST(test_lost_file_restores_from_checkpoint),
       FX_TEST(test_stale_file_catches_up),
       FX_TEST(test_restore_uses_the_task_own_checkpoint),
