@@ -393,6 +393,81 @@ static void test_json_lines_key_timestamp_and_malformed(void **state) {
   assert_memory_equal(r[5].source_offset, off, strlen(off));
 }
 
+/* conn_file_json_line's streaming field watch: only top-level fields, the
+ * first of duplicates, one field as both key and timestamp, escapes. */
+static int json_line(const char *key, const char *ts, const char *text, conn_record_t *r,
+                     bool *ts_bad, char *err, size_t errlen) {
+  conn_record_init(r);
+  *ts_bad = false;
+  return conn_file_json_line(key, ts, "f.json", 7, text, strlen(text), r, ts_bad, err, errlen);
+}
+
+static void test_json_line_fields(void **state) {
+  (void)state;
+  conn_record_t r;
+  bool bad;
+  char err[256];
+  assert_int_equal(json_line("id", "ts", "{\"x\": {\"id\": \"nested\", \"ts\": 5}, \"id\": "
+                             "\"top\", \"id\": \"second\", \"ts\": 1000}",
+                             &r, &bad, err, sizeof err), 1);
+  assert_string_equal(r.key, "top");
+  assert_int_equal(r.timestamp, 1000);
+  assert_false(bad);
+  conn_record_clear(&r);
+  /* One field as key and timestamp; escapes decoded. */
+  assert_int_equal(json_line("t", "t", "{\"t\": \"2024-01-02T03:04:05Z\"}", &r, &bad, err,
+                             sizeof err), 1);
+  assert_string_equal(r.key, "2024-01-02T03:04:05Z");
+  assert_int_equal(r.timestamp, 1704164645000LL);
+  conn_record_clear(&r);
+  assert_int_equal(json_line("k", NULL, "{\"k\": \"a\\tb\\u00e9\"}", &r, &bad, err, sizeof err),
+                   1);
+  assert_string_equal(r.key, "a\tb\xc3\xa9");
+  conn_record_clear(&r);
+  /* Numbers and booleans as text; arrays as JSON; null and absent: none. */
+  assert_int_equal(json_line("k", NULL, "{\"k\": -1.50}", &r, &bad, err, sizeof err), 1);
+  assert_string_equal(r.key, "-1.50");
+  conn_record_clear(&r);
+  assert_int_equal(json_line("k", NULL, "{\"k\": false}", &r, &bad, err, sizeof err), 1);
+  assert_string_equal(r.key, "false");
+  conn_record_clear(&r);
+  assert_int_equal(json_line("k", "ts", "{\"k\": [1, {\"a\": null}], \"ts\": [1]}", &r, &bad,
+                             err, sizeof err), 1);
+  assert_string_equal(r.key, "[1,{\"a\":null}]");
+  assert_true(bad);
+  assert_int_equal(r.timestamp, -1);
+  conn_record_clear(&r);
+  assert_int_equal(json_line("k", "ts", "{\"k\": null, \"ts\": null}", &r, &bad, err, sizeof err),
+                   1);
+  assert_null(r.key);
+  assert_true(bad);
+  conn_record_clear(&r);
+  assert_int_equal(json_line("k", "ts", "[{\"k\": 1}]", &r, &bad, err, sizeof err), 1);
+  assert_null(r.key); /* not a top-level field */
+  assert_false(bad);
+  conn_record_clear(&r);
+  /* Timestamps: digits in a string, fractions, offsets; negative is bad. */
+  assert_int_equal(json_line(NULL, "ts", "{\"ts\": \"1700000000123\"}", &r, &bad, err,
+                             sizeof err), 1);
+  assert_int_equal(r.timestamp, 1700000000123LL);
+  conn_record_clear(&r);
+  assert_int_equal(json_line(NULL, "ts", "{\"ts\": \"2024-05-01 12:00:00.5-01:30\"}", &r, &bad,
+                             err, sizeof err), 1);
+  assert_int_equal(r.timestamp, 1714570200500LL);
+  conn_record_clear(&r);
+  assert_int_equal(json_line(NULL, "ts", "{\"ts\": -5}", &r, &bad, err, sizeof err), 1);
+  assert_true(bad);
+  conn_record_clear(&r);
+  /* Malformed: 0 with the place; trailing garbage is malformed too. */
+  assert_int_equal(json_line("k", NULL, "{\"k\": \"v\"} x", &r, &bad, err, sizeof err), 0);
+  assert_memory_equal(err, "f.json:7:", 9);
+  assert_null(r.key);
+  conn_record_clear(&r);
+  assert_int_equal(json_line(NULL, NULL, "{\"a\":", &r, &bad, err, sizeof err), 0);
+  assert_string_equal(err, "f.json:7:6: parse error: premature EOF");
+  conn_record_clear(&r);
+}
+
 static void test_config_validation(void **state) {
   (void)state;
   conn_config_t c;
@@ -462,6 +537,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_glob_of_several_files, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_lines_key_timestamp_and_malformed, setup,
                                       teardown),
+      cmocka_unit_test(test_json_line_fields),
       cmocka_unit_test(test_config_validation),
       cmocka_unit_test(test_registry_finds_plugins_by_name_and_kafka_alias),
   };
