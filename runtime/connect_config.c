@@ -278,8 +278,11 @@ static void cc_error(cc_t *cc, const char *key, const char *msg) {
   else cc->first_len += (size_t)sprintf(cc->first + cc->first_len, "%s: %s\n", key, msg);
 }
 
-/* Adds defs' values (validated) to cc, skipping keys already present. */
-static void cc_add(cc_t *cc, const conn_def_t *defs, const conn_config_t *cfg) {
+/* Adds defs' values (validated) to cc, skipping keys already present and
+ * keys that `exclude` defines (a plugin's own definition of a common key,
+ * such as the JDBC sources' poll.interval.ms, wins). */
+static void cc_add(cc_t *cc, const conn_def_t *defs, const conn_def_t *exclude,
+                   const conn_config_t *cfg) {
   conn_value_t *vals = NULL;
   size_t nv = 0;
   conn_config_validate(defs, cfg, &vals, &nv, NULL, 0);
@@ -290,7 +293,7 @@ static void cc_add(cc_t *cc, const conn_def_t *defs, const conn_config_t *cfg) {
   }
   cc->items = grown;
   for (size_t i = 0; i < nv; i++) {
-    bool dup = false;
+    bool dup = exclude && conn_def_find(exclude, vals[i].def->name);
     for (size_t k = 0; k < cc->n; k++)
       if (!strcmp(cc->items[k].def->name, vals[i].def->name)) dup = true;
     if (dup) continue;
@@ -308,7 +311,7 @@ int connect_config_check(const connect_t *c, const conn_plugin_t *p, const conn_
   (void)c;
   cc_t cc = {0};
   const conn_def_t *common = connect_common_defs(p);
-  cc_add(&cc, common, cfg);
+  cc_add(&cc, common, p ? p->defs : NULL, cfg);
   const char *cls = conn_config_get(cfg, "connector.class");
   if (cls && *cls && !p) {
     char msg[1024];
@@ -320,7 +323,7 @@ int connect_config_check(const connect_t *c, const conn_plugin_t *p, const conn_
     cc_error(&cc, "connector.class", msg);
   }
   if (p) {
-    cc_add(&cc, p->defs, cfg);
+    cc_add(&cc, p->defs, NULL, cfg);
     const char *name = conn_config_get(cfg, "name");
     if (name && !*name) cc_error(&cc, "name", "Connector name must not be empty");
     if (p->kind == CONN_SINK) {

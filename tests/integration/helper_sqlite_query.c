@@ -17,7 +17,8 @@
 /* A writer that holds the database (a busy database for the others). */
 static int lock_for(const char *path, long ms) {
   sqlite3 *db;
-  if (sqlite3_open(path, &db) != SQLITE_OK ||
+  /* The sink may be inside a transaction right now: wait for it. */
+  if (sqlite3_open(path, &db) != SQLITE_OK || sqlite3_busy_timeout(db, 10000) != SQLITE_OK ||
       sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL) != SQLITE_OK) {
     fprintf(stderr, "%s: %s\n", path, sqlite3_errmsg(db));
     sqlite3_close(db);
