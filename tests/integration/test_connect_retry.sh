@@ -10,11 +10,11 @@ J='Content-Type: application/json'
 
 wait_for() {
   local d=$1 i; shift
-  for i in $(seq 1 200); do
+  for i in $(seq 1 400); do
     if "$@" >/dev/null 2>&1; then pass; return 0; fi
     sleep 0.1
   done
-  fail "$d (waited 20 s)"
+  fail "$d (waited 40 s)"
 }
 body_has() { http GET "$1"; [[ "$BODY" == *"$2"* ]]; }
 rows() { "$Q" "$T/out.db" "SELECT count(*) || '/' || count(DISTINCT n) FROM t" 2>/dev/null || echo none; }
@@ -34,8 +34,9 @@ http POST /connectors -H "$J" -d "{\"name\": \"db\", \"config\": {\"connector.cl
 assert_eq "sink created" 201 "$CODE"
 wait_for "first rows" rows_are "100/100"
 
-# The database is locked for 4 s while new lines arrive.
-"$Q" --lock 4000 "$T/out.db" > "$T/lock.out" &
+# The database is locked for 8 s while new lines arrive (long enough for
+# a loaded machine to read them and try a put).
+"$Q" --lock 8000 "$T/out.db" > "$T/lock.out" &
 LOCKER=$!
 wait_for "lock taken" grep -q locked "$T/lock.out"
 lines 101 200
@@ -54,7 +55,7 @@ check "retries metric is not zero ($n)" test "${n:-0}" -gt 0
 http PATCH /connectors/db/config -H "$J" -d '{"errors.retry.timeout": "1500"}'
 assert_eq "retry timeout set" 200 "$CODE"
 wait_for "reconfigured sink runs" body_has /connectors/db/status '"tasks":[{"id":0,"state":"RUNNING"'
-"$Q" --lock 6000 "$T/out.db" > "$T/lock2.out" &
+"$Q" --lock 10000 "$T/out.db" > "$T/lock2.out" &
 LOCKER=$!
 wait_for "lock taken again" grep -q locked "$T/lock2.out"
 lines 201 300
