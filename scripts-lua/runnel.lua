@@ -1726,8 +1726,12 @@ builders["WINDOW-SLIDING-AGGREGATE"] = function(node, nxt)
       local ps = prev_ts + 1
       if not starts[ps] and ps + size >= ts then update(ps, init(), ts, true) end
     end
+    -- The left window starts from the latest earlier window's aggregate
+    -- only when the previous record lies inside it (Kafka's
+    -- leftWindowNotEmpty): a window fetched further back holds records
+    -- more than size before this one.
     if not left_done then
-      if left_ts ~= nil then update(ts - size, left_agg, ts, true)
+      if prev_ts ~= nil and prev_ts >= ts - size then update(ts - size, left_agg, ts, true)
       else update(ts - size, init(), ts, true) end
     end
     if not right_done and right_ts ~= nil and right_ts > ts then create_right(right_agg, right_ts) end
