@@ -94,20 +94,35 @@ end
 ---------------------------------------------------------------------------
 
 local DURATION_UNITS = { ms = 1, s = 1000, m = 60000, h = 3600000, d = 86400000 }
+-- The largest duration: 2^53 ms (about 285,000 years). Window arithmetic
+-- (timestamp + 2 * size + grace + 1 for sliding windows) stays far from
+-- int64 overflow, and the value is exact in a double (JSON, metrics).
+local DURATION_MAX = 1 << 53
+
+local function duration_too_large(method, what, v)
+  fail(fmt("%s: %s is too large: %s (at most %d ms, about 285,000 years)", method, what,
+           type(v) == "string" and fmt("%q", v) or tostring(v), DURATION_MAX))
+end
 
 -- duration(v, method, what[, allow_zero]) -> milliseconds (an integer)
 local function duration(v, method, what, allow_zero)
   local ms
   if math_type(v) == "integer" then
+    if v > DURATION_MAX then duration_too_large(method, what, v) end
     ms = v
   elseif type(v) == "string" then
     local n, unit = v:match("^(%d+)(%a+)$")
     local mult = unit and DURATION_UNITS[unit]
-    if not mult or #n > 15 then
+    if not mult then
       fail(fmt("%s: %s must be milliseconds or a duration like \"500ms\", \"10s\", \"5m\", " ..
                "\"1h\", \"1d\", got %q", method, what, v))
     end
-    ms = tonumber(n) * mult
+    -- Checked before multiplying: integer multiplication wraps around.
+    local digits = n:gsub("^0+", "")
+    if #digits > 16 or (math.tointeger(tonumber(digits)) or 0) > DURATION_MAX // mult then
+      duration_too_large(method, what, v)
+    end
+    ms = (math.tointeger(tonumber(digits)) or 0) * mult
   else
     fail(fmt("%s: %s must be milliseconds (an integer) or a duration string like \"5m\", got %s",
              method, what, type(v) == "number" and tostring(v) or type(v)))
