@@ -72,6 +72,14 @@ typedef struct {
   bool internal;            /* a repartition topic of this job */
 } topo_source_t;
 
+/* Topics that a join reads together (Kafka Streams' copartition group):
+ * their partition counts must agree. */
+typedef struct {
+  char *where;              /* "job.lua:12: ", the join's line */
+  char **topics;            /* user and internal topics upstream of the join */
+  int ntopics;
+} topo_copart_t;
+
 typedef struct {
   int id;
   topo_source_t *sources;
@@ -80,6 +88,8 @@ typedef struct {
   int nstores;
   int *globals;             /* indexes of the global tables its joins read */
   int nglobals;
+  topo_copart_t *coparts;   /* one per join of the sub-topology */
+  int ncoparts;
 } topo_sub_t;
 
 typedef struct {
@@ -141,21 +151,25 @@ void topo_job_free(topo_job_t *job);
 /* Partition counts of a job's topics, decided when it is submitted. */
 typedef struct {
   int *sub_partitions;      /* per sub-topology: its tasks (malloc'd; topo_job_plan_free) */
+  int *join_partitions;     /* per sub-topology: the partitions of the user topics its
+                               joins read, or -1 (sizes the repartition topics they read) */
   int user_max;             /* the largest partition count of a user source */
 } topo_plan_t;
 
-/* Checks a job against the topics that exist: partitions(opaque, topic)
- * gives a topic's partition count, or < 0 when it does not exist. Every
- * source topic and global table topic must exist (as Kafka Streams'
- * MissingSourceTopicException), and the user topics one sub-topology
- * reads together (a join's or a merge's sides) must have the same
- * partition count (co-partitioning), or records with one key would meet
- * in different tasks; the error names both topics and both counts. A
- * sub-topology has as many tasks as its user topics have partitions;
- * one that reads only repartition topics gets the largest user source's
- * count (as Kafka Streams sizes repartition topics). Global table topics
- * take no part: every task reads all of their partitions. Returns 0 and
- * fills plan, or a negative error with the message in err. */
+/* Plans a job on a worker's topics (partitions(opaque, topic) gives a
+ * topic's partition count, < 0 when it does not exist). Every source and
+ * global table topic must exist (Kafka Streams'
+ * MissingSourceTopicException). The user topics
+ * that one join reads (its copartition group, as Kafka Streams forms
+ * them) must have the same partition count, or records with one key would
+ * meet in different tasks; the error names the join's line and both
+ * topics. Merged topics feeding no join need not agree: a sub-topology
+ * has as many tasks as its largest user source topic has partitions, and
+ * task p reads every source topic that has a partition p. One that reads
+ * only repartition topics gets the largest user source's count (as Kafka
+ * Streams sizes repartition topics). Global table topics take no part:
+ * every task reads all of their partitions. Returns 0 and fills plan, or
+ * a negative error with the message in err. */
 int topo_job_plan(const topo_job_t *job, int (*partitions)(void *opaque, const char *topic),
                   void *opaque, topo_plan_t *plan, char *err, size_t errlen);
 void topo_job_plan_free(topo_plan_t *plan);

@@ -69,6 +69,25 @@ static int topo_read_description(lua_State *L, int d, topo_job_t *job) {
       lua_pop(L, 2);
     }
     lua_pop(L, 1);
+    lua_getfield(L, s, "copartition");
+    sub->ncoparts = lua_istable(L, -1) ? (int)luaL_len(L, -1) : 0;
+    sub->coparts = calloc((size_t)sub->ncoparts + 1, sizeof *sub->coparts);
+    for (int j = 0; j < sub->ncoparts; j++) {
+      lua_rawgeti(L, -1, j + 1);
+      topo_copart_t *g = &sub->coparts[j];
+      g->where = topo_dup_field(L, lua_gettop(L), "where");
+      lua_getfield(L, -1, "topics");
+      g->ntopics = (int)luaL_len(L, -1);
+      g->topics = calloc((size_t)g->ntopics + 1, sizeof *g->topics);
+      for (int k = 0; k < g->ntopics; k++) {
+        lua_rawgeti(L, -1, k + 1);
+        const char *t = lua_tostring(L, -1);
+        g->topics[k] = strdup(t ? t : "");
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
     lua_getfield(L, s, "globals");
     sub->nglobals = lua_istable(L, -1) ? (int)luaL_len(L, -1) : 0;
     sub->globals = calloc((size_t)sub->nglobals + 1, sizeof *sub->globals);
@@ -238,6 +257,13 @@ void topo_job_free(topo_job_t *job) {
     free(job->subs[i].sources);
     free(job->subs[i].stores);
     free(job->subs[i].globals);
+    for (int j = 0; j < job->subs[i].ncoparts; j++) {
+      topo_copart_t *g = &job->subs[i].coparts[j];
+      for (int k = 0; k < g->ntopics; k++) free(g->topics[k]);
+      free(g->topics);
+      free(g->where);
+    }
+    free(job->subs[i].coparts);
   }
   free(job->subs);
   for (int i = 0; i < job->nstores; i++) {
@@ -283,7 +309,9 @@ int topo_job_plan(const topo_job_t *job, int (*partitions)(void *opaque, const c
                   void *opaque, topo_plan_t *plan, char *err, size_t errlen) {
   plan->user_max = 0;
   plan->sub_partitions = calloc((size_t)job->nsubs + 1, sizeof *plan->sub_partitions);
-  if (!plan->sub_partitions) {
+  plan->join_partitions = calloc((size_t)job->nsubs + 1, sizeof *plan->join_partitions);
+  if (!plan->sub_partitions || !plan->join_partitions) {
+    topo_job_plan_free(plan);
     snprintf(err, errlen, "out of memory");
     return -ENOMEM;
   }
@@ -310,37 +338,66 @@ int topo_job_plan(const topo_job_t *job, int (*partitions)(void *opaque, const c
       return -ENOENT;
     }
   }
-  /* Co-partitioning: the user topics of one sub-topology. */
+  /* A sub-topology runs one task per partition of its largest source
+   * topic; a task for partition p reads every source topic that has a
+   * partition p (Kafka Streams: merged topics need not be co-partitioned). */
   for (int s = 0; s < job->nsubs; s++) {
-    int first = -1;
-    const char *first_topic = NULL;
+    int most = -1;
     for (int i = 0; i < job->subs[s].nsources; i++) {
       const topo_source_t *src = &job->subs[s].sources[i];
       if (src->internal) continue;
       int n = partitions(opaque, src->topic);
-      if (first < 0) {
-        first = n;
-        first_topic = src->topic;
-      } else if (n != first) {
-        snprintf(err, errlen, "job %s: topics %s (%d partitions) and %s (%d partitions) are "
-                 "read together (joined or merged) and must have the same number of partitions "
-                 "(co-partitioning)", job->name, first_topic, first, src->topic, n);
-        topo_job_plan_free(plan);
-        return -EINVAL;
-      }
+      if (n > most) most = n;
     }
-    plan->sub_partitions[s] = first >= 0 ? first : plan->user_max;
+    plan->sub_partitions[s] = most >= 0 ? most : plan->user_max;
+  }
+  /* Co-partitioning: the user topics that one join reads together. */
+  for (int s = 0; s < job->nsubs; s++) {
+    plan->join_partitions[s] = -1;
+    for (int c = 0; c < job->subs[s].ncoparts; c++) {
+      const topo_copart_t *g = &job->subs[s].coparts[c];
+      int first = -1;
+      const char *first_topic = NULL;
+      for (int i = 0; i < g->ntopics; i++) {
+        if (topo_job_is_internal(job, g->topics[i])) continue;
+        int n = partitions(opaque, g->topics[i]);
+        if (first < 0) {
+          first = n;
+          first_topic = g->topics[i];
+        } else if (n != first) {
+          snprintf(err, errlen, "%sjob %s: topics %s (%d partitions) and %s (%d partitions) are "
+                   "joined and must have the same number of partitions (co-partitioning)",
+                   g->where ? g->where : "", job->name, first_topic, first, g->topics[i], n);
+          topo_job_plan_free(plan);
+          return -EINVAL;
+        }
+      }
+      if (first > 0 && plan->join_partitions[s] <= 0) plan->join_partitions[s] = first;
+    }
   }
   return 0;
 }
 
 void topo_job_plan_free(topo_plan_t *plan) {
   free(plan->sub_partitions);
+  free(plan->join_partitions);
   plan->sub_partitions = NULL;
+  plan->join_partitions = NULL;
 }
 
 int topo_job_internal_partitions(const topo_job_t *job, const topo_plan_t *plan, int internal) {
   int sub = job->internals[internal].sub;
   if (sub < 0 || sub >= job->nsubs) return plan->user_max;
+  /* A repartition topic that a join reads takes the partition count of
+   * the user topics joined with it, as Kafka Streams sizes the repartition
+   * topics of a copartition group. */
+  if (plan->join_partitions[sub] > 0) {
+    for (int c = 0; c < job->subs[sub].ncoparts; c++) {
+      const topo_copart_t *g = &job->subs[sub].coparts[c];
+      for (int i = 0; i < g->ntopics; i++)
+        if (strcmp(g->topics[i], job->internals[internal].name) == 0)
+          return plan->join_partitions[sub];
+    }
+  }
   return plan->sub_partitions[sub];
 }

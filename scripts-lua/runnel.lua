@@ -853,7 +853,7 @@ local function stream_table_join(self, tbl, joiner, opts, method, left)
   -- The table is read, not followed: `co` keeps it in the sub-topology
   -- (and task) of the join without making the join one of its children.
   local node = new_node(self.job, "STREAM-TABLE-JOIN", { input }, {
-    other = tbl.node, co = { tbl.node }, joiner = joiner, left = left,
+    other = tbl.node, co = { tbl.node }, joiner = joiner, left = left, copartition = where(),
   })
   return stream_of(self.job, node, false)
 end
@@ -913,7 +913,7 @@ local function stream_stream_join(self, other, joiner, opts, method, mode)
   end
   local l = side("STREAM-JOIN-THIS", lin, true)
   local r = side("STREAM-JOIN-OTHER", rin, false)
-  local node = new_node(job, "STREAM-JOIN-MERGE", { l, r })
+  local node = new_node(job, "STREAM-JOIN-MERGE", { l, r }, { copartition = where() })
   this_st.node, other_st.node = l, r
   if outer_st then outer_st.node = l end
   return stream_of(job, node, false)
@@ -970,6 +970,7 @@ local function table_table_join(mode, method)
       st = add_store(job, opts.store, method)
       fields.store, fields.kenc, fields.kdec = st, kenc, kdec
     end
+    fields.copartition = where()
     local node = new_node(job, "TABLE-JOIN", { this, that }, fields)
     if st then st.node = node end
     return table_of(job, node, st)
@@ -2017,6 +2018,26 @@ local function subtopologies(job)
   return subs
 end
 
+-- Co-partitioning (Kafka Streams' copartition groups): the source topics
+-- upstream of a join (through its parents and the tables it reads, not
+-- across repartition topics) must have the same partition count; merged
+-- topics feeding no join need not (a task for partition p reads every
+-- source topic that has a partition p).
+local function copartition_group(n)
+  local topics, seen, nodes = {}, {}, {}
+  local function walk(x)
+    if nodes[x] then return end
+    nodes[x] = true
+    for _, t in ipairs(x.topics or {}) do
+      if not seen[t] then seen[t] = true; topics[#topics + 1] = t end
+    end
+    for _, p in ipairs(x.parents) do walk(p) end
+    for _, p in ipairs(x.co or {}) do walk(p) end
+  end
+  walk(n)
+  return { where = n.copartition, topics = topics }
+end
+
 -- Returns the description the runtime reads, and the entry functions:
 -- entries[topic](key_bytes, value_bytes) runs one input record.
 function runnel._compile(job)
@@ -2034,8 +2055,10 @@ function runnel._compile(job)
   local desc = { name = job.name, errors_tolerance = job.errors_tolerance, dlq = job.dlq,
                  subtopologies = {}, stores = {}, internal_topics = {} }
   for _, s in ipairs(subs) do
-    local d = { id = s.id, sources = {}, sinks = {}, stores = {}, nodes = {}, globals = {} }
+    local d = { id = s.id, sources = {}, sinks = {}, stores = {}, nodes = {}, globals = {},
+                copartition = {} }
     for _, n in ipairs(s.nodes) do
+      if n.copartition then d.copartition[#d.copartition + 1] = copartition_group(n) end
       local nd = { name = n.name, kind = n.kind, children = {} }
       for _, c in ipairs(n.children) do nd.children[#nd.children + 1] = c.name end
       if n.store then nd.store = n.store.name; d.stores[#d.stores + 1] = n.store.name end

@@ -24,7 +24,7 @@ EOF
 run "$RUNNEL" run "$T/bad.lua" --data-dir "$D" --set listeners=http://127.0.0.1:0
 assert_eq "co-partitioning: exit status" 2 "$RC"
 assert_contains "co-partitioning: message" "$OUT" \
-  "job bad: topics customers (3 partitions) and orders (2 partitions) are read together"
+  "bad.lua:3: job bad: topics orders (2 partitions) and customers (3 partitions) are joined"
 
 # Products in both partitions before the job starts: every task must see
 # all of them before its first order.

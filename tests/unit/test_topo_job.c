@@ -363,12 +363,39 @@ static void test_join_plan(void **state) {
   assert_int_equal(job->nsubs, 1);
   fake_topic_t bad[] = {{"orders", 3}, {"customers", 2}, {NULL, 0}};
   assert_int_equal(topo_job_plan(job, fake_partitions, bad, &plan, err, sizeof err), -EINVAL);
-  assert_string_equal(err, "job o: topics customers (2 partitions) and orders (3 partitions) are "
-                           "read together (joined or merged) and must have the same number of "
-                           "partitions (co-partitioning)");
+  assert_string_equal(err, "jobs/j.lua:3: job o: topics orders (3 partitions) and customers (2 "
+                           "partitions) are joined and must have the same number of partitions "
+                           "(co-partitioning)");
   fake_topic_t good[] = {{"orders", 3}, {"customers", 3}, {NULL, 0}};
   assert_int_equal(topo_job_plan(job, fake_partitions, good, &plan, err, sizeof err), 0);
   assert_int_equal(plan.sub_partitions[0], 3);
+  topo_job_plan_free(&plan);
+  topo_job_free(job);
+
+  /* Merged topics are not co-partitioned (Kafka Streams checks joins
+   * only): one task per partition of the largest. */
+  job = job_ok("local job = runnel.job(\"m\")\n"
+               "job:stream(\"a\"):merge(job:stream({\"b\", \"c\"})):to(\"x\")\n"
+               "return job\n");
+  assert_int_equal(job->nsubs, 1);
+  fake_topic_t merged[] = {{"a", 2}, {"b", 3}, {"c", 1}, {NULL, 0}};
+  assert_int_equal(topo_job_plan(job, fake_partitions, merged, &plan, err, sizeof err), 0);
+  assert_int_equal(plan.sub_partitions[0], 3);
+  topo_job_plan_free(&plan);
+  topo_job_free(job);
+
+  /* A stream-stream join of a merge: all three topics are one group. */
+  job = job_ok("local job = runnel.job(\"s\")\n"
+               "local ab = job:stream(\"a\"):merge(job:stream(\"b\"))\n"
+               "ab:join(job:stream(\"c\"), function(x, y) return x end, { within = 10 })\n"
+               "  :to(\"x\")\nreturn job\n");
+  fake_topic_t sbad[] = {{"a", 2}, {"b", 2}, {"c", 3}, {NULL, 0}};
+  assert_int_equal(topo_job_plan(job, fake_partitions, sbad, &plan, err, sizeof err), -EINVAL);
+  assert_non_null(strstr(err, "jobs/j.lua:3: job s: topics "));
+  assert_non_null(strstr(err, "c (3 partitions)"));
+  fake_topic_t sgood[] = {{"a", 2}, {"b", 2}, {"c", 2}, {NULL, 0}};
+  assert_int_equal(topo_job_plan(job, fake_partitions, sgood, &plan, err, sizeof err), 0);
+  assert_int_equal(plan.sub_partitions[0], 2);
   topo_job_plan_free(&plan);
   topo_job_free(job);
 }
