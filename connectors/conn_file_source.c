@@ -659,6 +659,42 @@ static const char *const conn_file_source_aliases[] = {
     "FileStreamSource", "FileStreamSourceConnector",
     "org.apache.kafka.connect.file.FileStreamSourceConnector", NULL};
 
+/* KIP-875: the checks of Kafka's FileStreamSourceConnector.alterOffsets,
+ * so that PATCH .../offsets refuses what the task would not understand
+ * (and would answer by reading the whole file again). The framework keeps
+ * the offsets; nothing to apply here. */
+static int conn_file_source_alter_offsets(const conn_config_t *cfg, const char *partition_json,
+                                          const char *offset_json, char *msg, size_t len) {
+  (void)cfg;
+  if (!partition_json) return 0; /* a reset of every partition */
+  yajl_val part = conn_json_parse(NULL, partition_json, strlen(partition_json), NULL, 0);
+  yajl_val off = offset_json ? conn_json_parse(NULL, offset_json, strlen(offset_json), NULL, 0)
+                             : NULL;
+  yajl_val fn = conn_json_member(part, "filename");
+  yajl_val pos = conn_json_member(off, "position"), ino = conn_json_member(off, "inode");
+  int rc = -1;
+  if (!fn || !YAJL_IS_STRING(fn) || !*fn->u.string)
+    snprintf(msg, len, "Partition objects should contain the key 'filename' (a file name)");
+  else if (!offset_json)
+    rc = 0; /* a reset of this file: always allowed */
+  else if (!pos)
+    snprintf(msg, len, "Offset objects should either be null or contain the key 'position'");
+  else if (!YAJL_IS_INTEGER(pos))
+    snprintf(msg, len, "The value for the 'position' key in the offset is expected to be a "
+             "Long value");
+  else if (YAJL_GET_INTEGER(pos) < 0)
+    snprintf(msg, len, "The value for the 'position' key in the offset should be a "
+             "non-negative value");
+  else if (ino && !YAJL_IS_NULL(ino) && (!YAJL_IS_INTEGER(ino) || YAJL_GET_INTEGER(ino) < 0))
+    snprintf(msg, len, "The value for the 'inode' key in the offset, when given, should be a "
+             "non-negative integer (the file's inode)");
+  else
+    rc = 0;
+  yajl_tree_free(part);
+  yajl_tree_free(off);
+  return rc;
+}
+
 const conn_plugin_t conn_file_source_plugin = {
     .name = "file-source",
     .aliases = conn_file_source_aliases,
@@ -671,4 +707,5 @@ const conn_plugin_t conn_file_source_plugin = {
     .start = conn_file_source_start,
     .stop = conn_file_source_stop,
     .poll = conn_file_source_poll,
+    .alter_offsets = conn_file_source_alter_offsets,
 };

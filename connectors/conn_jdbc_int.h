@@ -307,5 +307,16 @@ bool conn_jdbc_row_same_key(const conn_jdbc_row_t *a, const conn_jdbc_row_t *b);
 /* ---- the sink's offsets table ------------------------------------------------------ */
 
 #define CONN_JDBC_OFFSETS_TABLE "__runnel_sink_offsets"
+/* Its columns (the first three the key) and their types. */
+extern const char *const conn_jdbc_offsets_cols[4];
+extern const conn_jdbc_type_t conn_jdbc_offsets_types[4];
+
+/* KIP-875 on that table (conn_jdbc_sink_offsets.c): the sinks' alter_offsets
+ * and read_offsets (see conn_plugin_t), for dialect d and its defs. */
+int conn_jdbc_sink_alter_offsets(const conn_jdbc_dialect_t *d, const conn_def_t *defs,
+                                 const conn_config_t *cfg, const char *partition_json,
+                                 const char *offset_json, char *msg, size_t len);
+int conn_jdbc_sink_read_offsets(const conn_jdbc_dialect_t *d, const conn_def_t *defs,
+                                const conn_config_t *cfg, char **json, char *msg, size_t len);
 
 #endif

@@ -332,13 +332,11 @@ static int sink_table_prepare(sink_task_t *s, conn_jdbc_row_t *row, char *reason
 
 /* ---- the offsets table ------------------------------------------------------------ */
 
-static const char *const offsets_cols[] = {"connector", "topic", "partition", "offset"};
-static const conn_jdbc_type_t offsets_types[] = {JDBC_TEXT, JDBC_TEXT, JDBC_INT, JDBC_INT};
 
 static int sink_offsets_init(sink_task_t *s, char *err, size_t errlen) {
-  conn_jdbc_shape_t shape = {CONN_JDBC_OFFSETS_TABLE, offsets_cols, 4, 3};
+  conn_jdbc_shape_t shape = {CONN_JDBC_OFFSETS_TABLE, conn_jdbc_offsets_cols, 4, 3};
   conn_jdbc_buf_reset(&s->sql);
-  conn_jdbc_sql_create(&s->sql, s->d, &shape, offsets_types);
+  conn_jdbc_sql_create(&s->sql, s->d, &shape, conn_jdbc_offsets_types);
   if (s->sql.oom) return JDBC_E_NOMEM;
   int rc = s->d->exec(s->db, s->sql.p, NULL, 0, false, NULL, err, errlen);
   if (rc != JDBC_OK) return rc;
@@ -378,7 +376,7 @@ static int sink_offsets_init(sink_task_t *s, char *err, size_t errlen) {
 
 /* Writes the highest offset of each (topic, partition) of the put. */
 static int sink_offsets_write(sink_task_t *s, size_t n, char *err, size_t errlen) {
-  conn_jdbc_shape_t shape = {CONN_JDBC_OFFSETS_TABLE, offsets_cols, 4, 3};
+  conn_jdbc_shape_t shape = {CONN_JDBC_OFFSETS_TABLE, conn_jdbc_offsets_cols, 4, 3};
   conn_jdbc_buf_reset(&s->sql);
   conn_jdbc_sql_insert(&s->sql, s->d, &shape, 1, true);
   if (s->sql.oom) return JDBC_E_NOMEM;
@@ -746,6 +744,26 @@ static int postgres_sink_start(void *task, conn_ctx_t *ctx, const conn_config_t 
   return sink_start(task, &conn_dialect_postgres, postgres_sink_defs, ctx, cfg, err, errlen);
 }
 
+/* KIP-875: the offsets live in the target (conn_jdbc_sink_offsets.c). */
+static int sqlite_sink_alter_offsets(const conn_config_t *cfg, const char *partition_json,
+                                     const char *offset_json, char *msg, size_t len) {
+  return conn_jdbc_sink_alter_offsets(&conn_dialect_sqlite, sqlite_sink_defs, cfg,
+                                      partition_json, offset_json, msg, len);
+}
+static int sqlite_sink_read_offsets(const conn_config_t *cfg, char **json, char *msg,
+                                    size_t len) {
+  return conn_jdbc_sink_read_offsets(&conn_dialect_sqlite, sqlite_sink_defs, cfg, json, msg, len);
+}
+static int postgres_sink_alter_offsets(const conn_config_t *cfg, const char *partition_json,
+                                       const char *offset_json, char *msg, size_t len) {
+  return conn_jdbc_sink_alter_offsets(&conn_dialect_postgres, postgres_sink_defs, cfg,
+                                      partition_json, offset_json, msg, len);
+}
+static int postgres_sink_read_offsets(const conn_config_t *cfg, char **json, char *msg,
+                                      size_t len) {
+  return conn_jdbc_sink_read_offsets(&conn_dialect_postgres, postgres_sink_defs, cfg, json, msg,
+                                     len);
+}
 
 /* Kafka's JDBC sink runs tasks.max tasks; the framework spreads the
  * subscribed partitions over them, so each task gets the same config. */
@@ -780,6 +798,8 @@ const conn_plugin_t conn_sqlite_sink_plugin = {
     .start = sqlite_sink_start,
     .stop = sink_stop,
     .put = sink_put,
+    .alter_offsets = sqlite_sink_alter_offsets,
+    .read_offsets = sqlite_sink_read_offsets,
 };
 
 const conn_plugin_t conn_postgres_sink_plugin = {
@@ -793,4 +813,6 @@ const conn_plugin_t conn_postgres_sink_plugin = {
     .start = postgres_sink_start,
     .stop = sink_stop,
     .put = sink_put,
+    .alter_offsets = postgres_sink_alter_offsets,
+    .read_offsets = postgres_sink_read_offsets,
 };

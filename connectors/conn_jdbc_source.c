@@ -592,6 +592,63 @@ static int source_poll(void *task, conn_batch_t *out, size_t max, char *err, siz
 }
 
 
+/* KIP-875: an offset PATCHed in must be one the task can resume from
+ * (source_load_offset would otherwise ignore it and start over). */
+static int source_alter_offsets(const conn_config_t *cfg, const char *partition_json,
+                                const char *offset_json, char *msg, size_t len) {
+  if (!partition_json) return 0;
+  yajl_val part = conn_json_parse(NULL, partition_json, strlen(partition_json), NULL, 0);
+  yajl_val off = offset_json ? conn_json_parse(NULL, offset_json, strlen(offset_json), NULL, 0)
+                             : NULL;
+  yajl_val table = conn_json_member(part, "table"), query = conn_json_member(part, "query");
+  const char *m = conn_config_get(cfg, "mode");
+  conn_jdbc_mode_t mode = source_mode(m ? m : "bulk");
+  int rc = -1;
+  if (!(table && YAJL_IS_STRING(table)) && !(query && YAJL_IS_STRING(query))) {
+    snprintf(msg, len, "Partition objects should be {\"table\": \"<name>\"} (query mode: "
+             "{\"query\": \"query\"})");
+    goto out;
+  }
+  if (!offset_json) {
+    rc = 0;
+    goto out;
+  }
+  static const char *const keys[] = {"incrementing", "timestamp", "timestamp_nanos"};
+  if (!off || !YAJL_IS_OBJECT(off)) {
+    snprintf(msg, len, "Offset objects should either be null or a JSON object");
+    goto out;
+  }
+  for (size_t i = 0; i < off->u.object.len; i++) {
+    const char *k = off->u.object.keys[i];
+    if (strcmp(k, keys[0]) && strcmp(k, keys[1]) && strcmp(k, keys[2])) {
+      snprintf(msg, len, "Offset objects of this connector have only the keys incrementing, "
+               "timestamp and timestamp_nanos, not '%s'", k);
+      goto out;
+    }
+    if (!YAJL_IS_INTEGER(off->u.object.values[i])) {
+      snprintf(msg, len, "The value for the '%s' key in the offset is expected to be an integer",
+               k);
+      goto out;
+    }
+  }
+  yajl_val nanos = conn_json_member(off, "timestamp_nanos");
+  if (mode_inc(mode) && !conn_json_member(off, "incrementing"))
+    snprintf(msg, len, "mode %s: the offset needs the key 'incrementing' (the last id read)",
+             m);
+  else if (mode_ts(mode) && !conn_json_member(off, "timestamp"))
+    snprintf(msg, len, "mode %s: the offset needs the key 'timestamp' (milliseconds since the "
+             "epoch)", m);
+  else if (nanos && (YAJL_GET_INTEGER(nanos) < 0 || YAJL_GET_INTEGER(nanos) > 999999999))
+    snprintf(msg, len, "The value for the 'timestamp_nanos' key in the offset should be "
+             "between 0 and 999999999");
+  else
+    rc = 0;
+out:
+  yajl_tree_free(part);
+  yajl_tree_free(off);
+  return rc;
+}
+
 const conn_plugin_t conn_sqlite_source_plugin = {
     .name = "sqlite-source",
     .kind = CONN_SOURCE,
@@ -603,6 +660,7 @@ const conn_plugin_t conn_sqlite_source_plugin = {
     .start = sqlite_source_start,
     .stop = source_stop,
     .poll = source_poll,
+    .alter_offsets = source_alter_offsets,
 };
 
 const conn_plugin_t conn_postgres_source_plugin = {
@@ -616,4 +674,5 @@ const conn_plugin_t conn_postgres_source_plugin = {
     .start = postgres_source_start,
     .stop = source_stop,
     .poll = source_poll,
+    .alter_offsets = source_alter_offsets,
 };

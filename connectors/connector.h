@@ -286,6 +286,28 @@ typedef struct conn_plugin {
   /* Sink: makes everything put so far durable; after CONN_OK the framework
    * commits the consumed offsets. May be NULL when put is durable. */
   int (*flush)(void *task, char *err, size_t errlen);
+
+  /* ---- optional, added later (a plugin that leaves them NULL keeps the
+   * framework's behaviour) ---- */
+
+  /* KIP-875, Kafka's SourceConnector/SinkConnector.alterOffsets: called
+   * with the connector STOPPED, before the framework changes its own
+   * offsets, once per entry of PATCH /connectors/{name}/offsets
+   * (partition_json and offset_json are the entry's JSON objects in the
+   * framework's shape, a sink's {"kafka_topic", "kafka_partition"} and
+   * {"kafka_offset"}; offset_json NULL: reset that partition), and once for
+   * DELETE with both NULL (reset every partition). cfg is the connector's
+   * config (its "name" included). It checks the offset's shape and, for a
+   * connector that keeps its offsets itself (a sink writing them in its
+   * target), applies the change there. Returns 0, or -1 with msg: the
+   * request fails with 400 and msg, and the framework changes nothing. */
+  int (*alter_offsets)(const conn_config_t *cfg, const char *partition_json,
+                       const char *offset_json, char *msg, size_t len);
+  /* The offsets a connector keeps itself, for GET .../offsets: *json gets
+   * a malloc'd JSON array of {"partition": {..}, "offset": {..}} in the
+   * framework's shape. Returns 0, or -1 with msg (500). NULL: the
+   * framework shows its own. */
+  int (*read_offsets)(const conn_config_t *cfg, char **json, char *msg, size_t len);
 } conn_plugin_t;
 
 /* The built-in connector plugins, NULL-terminated. */

@@ -112,7 +112,10 @@ int connect_gen_info(connect_t *c, const char *name, struct yajl_gen_t *g);
 int connect_gen_status(connect_t *c, const char *name, struct yajl_gen_t *g);
 int connect_gen_task_status(connect_t *c, const char *name, int task, struct yajl_gen_t *g);
 int connect_gen_tasks(connect_t *c, const char *name, struct yajl_gen_t *g);
-int connect_gen_offsets(connect_t *c, const char *name, struct yajl_gen_t *g);
+/* GET .../offsets; -ENOENT, or -EIO with err when the connector's own
+ * offsets (conn_plugin_t.read_offsets) cannot be read. */
+int connect_gen_offsets(connect_t *c, const char *name, struct yajl_gen_t *g, char *err,
+                        size_t errlen);
 /* KIP-875: body is {"offsets": [{"partition": {..}, "offset": {..}|null}]}
  * (reset: NULL body, every offset removed). Only when STOPPED (-EBUSY). */
 int connect_offsets_alter(connect_t *c, const char *name, const char *body, size_t len,
@@ -120,7 +123,7 @@ int connect_offsets_alter(connect_t *c, const char *name, const char *body, size
 
 /* Connector plugin catalogue: GET /connector-plugins, .../config and
  * .../config/validate (Kafka's ConfigInfos). -ENOENT for an unknown plugin. */
-void connect_gen_plugins(struct yajl_gen_t *g);
+void connect_gen_plugins(struct yajl_gen_t *g, bool connectors_only);
 int connect_gen_plugin_config(const char *plugin, struct yajl_gen_t *g);
 int connect_gen_validate(const connect_t *c, const char *plugin, const conn_config_t *cfg,
                          struct yajl_gen_t *g);

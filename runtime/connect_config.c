@@ -248,6 +248,7 @@ typedef struct {
   const char *value;
   char *errors[8];
   int nerr;
+  conn_def_t *owned; /* def when made here (a transform's key): name and group malloc'd */
 } cc_item_t;
 
 typedef struct {
@@ -306,6 +307,139 @@ static void cc_add(cc_t *cc, const conn_def_t *defs, const conn_def_t *exclude,
   conn_values_free(vals, nv);
 }
 
+/* Kafka's ConnectorConfig.NAME_CONFIG validator
+ * (NonEmptyStringWithoutControlChars): no ASCII control characters. */
+static void connect_check_name(cc_t *cc, const char *name) {
+  char found[256] = "";
+  size_t o = 0;
+  for (const unsigned char *p = (const unsigned char *)name; *p && o < sizeof found - 8; p++)
+    if (*p < 32 || *p == 127)
+      o += (size_t)snprintf(found + o, sizeof found - o, "%s%u", o ? ", " : "", *p);
+  if (!o) return;
+  size_t len = strlen(name) + o + 160;
+  char *msg = malloc(len);
+  if (!msg) return;
+  snprintf(msg, len, "Invalid value %s for configuration name: String may not contain control "
+           "sequences but had the following ASCII chars: %s", name, found);
+  cc_error(cc, "name", msg);
+  free(msg);
+}
+
+/* Kafka's SinkConnectorConfig.validate: a sink whose dead letter queue is
+ * one of the topics it consumes would feed its own failures back to
+ * itself, forever. topics_regex is matched against the whole name. */
+static void connect_check_dlq(cc_t *cc, const char *dlq, const char *topics,
+                              const char *topics_regex) {
+  bool loop = false;
+  if (topics) {
+    char *list = strdup(topics);
+    for (char *save = NULL, *t = list ? strtok_r(list, ",", &save) : NULL; t;
+         t = strtok_r(NULL, ",", &save)) {
+      while (*t == ' ' || *t == '\t') t++;
+      size_t n = strlen(t);
+      while (n && (t[n - 1] == ' ' || t[n - 1] == '\t')) t[--n] = '\0';
+      if (!strcmp(t, dlq)) loop = true;
+    }
+    free(list);
+  } else if (topics_regex) {
+    size_t n = strlen(topics_regex) + 5;
+    char *anchored = malloc(n);
+    regex_t re;
+    if (anchored) {
+      snprintf(anchored, n, "^(%s)$", topics_regex);
+      if (regcomp(&re, anchored, REG_EXTENDED | REG_NOSUB) == 0) {
+        loop = regexec(&re, dlq, 0, NULL, 0) == 0;
+        regfree(&re);
+      }
+      free(anchored);
+    }
+  }
+  if (!loop) return;
+  const char *val = topics ? topics : topics_regex;
+  size_t len = strlen(dlq) + strlen(val) + 200;
+  char *msg = malloc(len);
+  if (!msg) return;
+  if (topics)
+    snprintf(msg, len, "The DLQ topic '%s' may not be included in the list of topics "
+             "('topics=%s') consumed by the connector", dlq, val);
+  else
+    snprintf(msg, len, "The DLQ topic '%s' may not be included in the regex matching the "
+             "topics ('topics.regex=%s') consumed by the connector", dlq, val);
+  cc_error(cc, "errors.deadletterqueue.topic.name", msg);
+  free(msg);
+}
+
+/* Appends an item for key prefix+d->name (value from cfg, else the
+ * default), its definition d renamed and put in group. */
+static void cc_add_prefixed(cc_t *cc, const char *prefix, const char *group, const conn_def_t *d,
+                            const conn_config_t *cfg) {
+  cc_item_t *grown = realloc(cc->items, (cc->n + 1) * sizeof *grown);
+  conn_def_t *def = calloc(1, sizeof *def);
+  size_t n = strlen(prefix) + strlen(d->name) + 1;
+  char *name = malloc(n), *grp = strdup(group);
+  if (grown) cc->items = grown;
+  if (!grown || !def || !name || !grp) {
+    free(def), free(name), free(grp);
+    return;
+  }
+  snprintf(name, n, "%s%s", prefix, d->name);
+  *def = *d;
+  def->name = name;
+  def->group = grp;
+  const char *v = conn_config_get(cfg, name);
+  cc_item_t *it = &cc->items[cc->n++];
+  memset(it, 0, sizeof *it);
+  it->def = it->owned = def;
+  it->value = v ? v : d->default_value;
+}
+
+/* Kafka's ConnectorConfig.enrich: entries for each transformation's and
+ * predicate's keys (type, predicate, negate and the plugin's own), in a
+ * group "Transforms: <alias>" / "Predicates: <alias>", so that validate
+ * puts an error on the key it is about. */
+static void cc_add_chain(cc_t *cc, const conn_config_t *cfg) {
+  static const conn_def_t tdefs[] = {
+      {"type", CONN_T_CLASS, NULL, false, CONN_IMP_HIGH,
+       "Class (or runnel name) of this transformation.", NULL, NULL, 0, 0, NULL},
+      {"negate", CONN_T_BOOLEAN, "false", false, CONN_IMP_MEDIUM,
+       "Whether the configured predicate should be negated.", NULL, NULL, 0, 0, NULL},
+      {"predicate", CONN_T_STRING, NULL, true, CONN_IMP_MEDIUM,
+       "The alias of a predicate used to determine whether to apply this transformation.",
+       NULL, NULL, 0, 0, NULL},
+  };
+  static const conn_def_t pdefs[] = {
+      {"type", CONN_T_CLASS, NULL, false, CONN_IMP_HIGH,
+       "Class (or runnel name) of this predicate.", NULL, NULL, 0, 0, NULL},
+  };
+  for (int kind = 0; kind < 2; kind++) {
+    const char *list = kind ? "predicates" : "transforms";
+    char **aliases = conn_get_list(connect_source_defs, cfg, list);
+    for (char **a = aliases; a && *a; a++) {
+      if (!**a) continue;
+      size_t n = strlen(*a) + 32;
+      char *prefix = malloc(n), *group = malloc(n);
+      if (!prefix || !group) {
+        free(prefix), free(group);
+        break;
+      }
+      snprintf(prefix, n, "%s.%s.", list, *a);
+      snprintf(group, n, "%s: %s", kind ? "Predicates" : "Transforms", *a);
+      size_t nd = kind ? 1 : 3;
+      for (size_t i = 0; i < nd; i++) cc_add_prefixed(cc, prefix, group, kind ? &pdefs[i] : &tdefs[i], cfg);
+      char key[600];
+      snprintf(key, sizeof key, "%stype", prefix);
+      const char *type = conn_config_get(cfg, key);
+      const conn_def_t *own = NULL;
+      if (type && kind == 0 && conn_transform_find(type)) own = conn_transform_find(type)->defs;
+      if (type && kind == 1 && conn_predicate_find(type)) own = conn_predicate_find(type)->defs;
+      for (const conn_def_t *d = own; d && d->name; d++) cc_add_prefixed(cc, prefix, group, d, cfg);
+      free(prefix);
+      free(group);
+    }
+    conn_list_free(aliases);
+  }
+}
+
 int connect_config_check(const connect_t *c, const conn_plugin_t *p, const conn_config_t *cfg,
                          yajl_gen g, char *err, size_t errlen) {
   (void)c;
@@ -326,6 +460,7 @@ int connect_config_check(const connect_t *c, const conn_plugin_t *p, const conn_
     cc_add(&cc, p->defs, NULL, cfg);
     const char *name = conn_config_get(cfg, "name");
     if (name && !*name) cc_error(&cc, "name", "Connector name must not be empty");
+    else if (name) connect_check_name(&cc, name);
     if (p->kind == CONN_SINK) {
       const char *topics = conn_config_get(cfg, "topics");
       const char *re = conn_config_get(cfg, "topics.regex");
@@ -338,6 +473,8 @@ int connect_config_check(const connect_t *c, const conn_plugin_t *p, const conn_
       const char *dlq = conn_config_get(cfg, "errors.deadletterqueue.topic.name");
       if (dlq && *dlq && log_topic_name_validate(dlq, NULL) != 0)
         cc_error(&cc, "errors.deadletterqueue.topic.name", "not a valid topic name");
+      else if (dlq && *dlq)
+        connect_check_dlq(&cc, dlq, has_t ? topics : NULL, has_r && !has_t ? re : NULL);
     }
     static const char *const schema_keys[] = {"key.converter.schemas.enable",
                                               "value.converter.schemas.enable"};
@@ -356,6 +493,7 @@ int connect_config_check(const connect_t *c, const conn_plugin_t *p, const conn_
       if (p->validate(cfg, &key, msg, sizeof msg) != 0)
         cc_error(&cc, key ? key : "connector.class", msg);
     }
+    cc_add_chain(&cc, cfg);
     if (cc.errors == 0) {
       conn_chain_t *chain = NULL;
       char msg[512] = "";
@@ -426,8 +564,14 @@ int connect_config_check(const connect_t *c, const conn_plugin_t *p, const conn_
                "`/connector-plugins/{connectorType}/config/validate`", cc.errors,
                cc.first ? cc.first : "");
   }
-  for (size_t i = 0; i < cc.n; i++)
+  for (size_t i = 0; i < cc.n; i++) {
     for (int e = 0; e < cc.items[i].nerr; e++) free(cc.items[i].errors[e]);
+    if (cc.items[i].owned) {
+      free((char *)cc.items[i].owned->name);
+      free((char *)cc.items[i].owned->group);
+      free(cc.items[i].owned);
+    }
+  }
   free(cc.items);
   free(cc.first);
   return cc.errors;
@@ -435,15 +579,25 @@ int connect_config_check(const connect_t *c, const conn_plugin_t *p, const conn_
 
 /* ---- the plugin catalogue ----------------------------------------------------- */
 
-void connect_gen_plugins(yajl_gen g) {
+static void cg_plugin(yajl_gen g, const char *cls, const char *type, const char *version) {
+  yajl_gen_map_open(g);
+  cg_kv(g, "class", cls);
+  cg_kv(g, "type", type);
+  cg_kv(g, "version", version ? version : "");
+  yajl_gen_map_close(g);
+}
+
+void connect_gen_plugins(yajl_gen g, bool connectors_only) {
   yajl_gen_array_open(g);
-  for (const conn_plugin_t *const *p = conn_plugins(); *p; p++) {
-    yajl_gen_map_open(g);
-    cg_kv(g, "class", (*p)->name);
-    cg_kv(g, "type", (*p)->kind == CONN_SOURCE ? "source" : "sink");
-    cg_kv(g, "version", (*p)->version ? (*p)->version : "");
-    yajl_gen_map_close(g);
-  }
+  for (const conn_plugin_t *const *p = conn_plugins(); *p; p++)
+    cg_plugin(g, (*p)->name, (*p)->kind == CONN_SOURCE ? "source" : "sink", (*p)->version);
+  /* Kafka 3.2+ (KIP-769) with connectorsOnly=false: the transformations
+   * and predicates too. They are built in, so their version is runnel's,
+   * as Kafka's own transforms report Kafka's. */
+  for (const conn_transform_plugin_t *const *t = conn_transforms(); !connectors_only && *t; t++)
+    cg_plugin(g, (*t)->name, "transformation", RUNNEL_VERSION);
+  for (const conn_predicate_plugin_t *const *q = conn_predicates(); !connectors_only && *q; q++)
+    cg_plugin(g, (*q)->name, "predicate", RUNNEL_VERSION);
   yajl_gen_array_close(g);
 }
 

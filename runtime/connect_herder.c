@@ -181,6 +181,9 @@ static bool herder_reconcile(connect_t *c, connect_conn_t **link) {
         break;
       }
     logger_info("connect", "connector %s deleted", conn->name);
+    /* Its tasks are freed; a connector created again under this name is
+     * later in the list, so its tasks register their series afterwards. */
+    connect_metrics_remove(c->o.metrics, conn->name);
     herder_free_conn(conn);
     return false;
   }
@@ -404,15 +407,26 @@ int connect_parse_request(const char *where, const char *json, size_t len, char 
     snprintf(err, errlen, "%s: name: expected a string", where);
   } else if (conn_config_from_tree(cfg, where, config, err, errlen) == 0) {
     const char *cn = conn_config_get(cfg, "name");
-    const char *nm = n ? n->u.string : cn;
-    if (!nm || !*nm) {
+    /* Kafka's ConnectorsResource trims the request's name; control
+     * characters are refused by the name's validator (connect_validate). */
+    char *trimmed = strdup(n ? n->u.string : cn ? cn : "");
+    char *nm = trimmed;
+    if (nm) {
+      while (*nm == ' ' || *nm == '\t') nm++;
+      size_t l = strlen(nm);
+      while (l && (nm[l - 1] == ' ' || nm[l - 1] == '\t')) nm[--l] = '\0';
+    }
+    if (!trimmed) {
+      snprintf(err, errlen, "out of memory");
+    } else if (!*nm) {
       snprintf(err, errlen, "%s: name: a connector needs a non-empty name", where);
-    } else if (cn && strcmp(cn, nm) != 0) {
+    } else if (n && cn && strcmp(cn, nm) != 0) {
       snprintf(err, errlen, "%s: config.name: Connector name configuration (%s) doesn't match "
                "connector name in the request (%s)", where, cn, nm);
     } else if (conn_config_set(cfg, "name", nm) == 0 && (*name = strdup(nm))) {
       rc = 0;
     }
+    free(trimmed);
   }
   yajl_tree_free(root);
   if (rc != 0) conn_config_free(cfg);
@@ -465,6 +479,13 @@ static bool herder_same_config(const conn_config_t *a, const conn_config_t *b) {
 int connect_put(connect_t *c, const char *name, const conn_config_t *cfg, bool create_only,
                 connect_target_t initial, bool *created, char *err, size_t errlen) {
   if (connect_validate(c, name, cfg, err, errlen) != 0) return -EINVAL;
+  /* Kafka's source connectors ignore the DLQ keys (not in their ConfigDef);
+   * say so rather than let an operator believe bad records go there. */
+  const conn_plugin_t *p = conn_plugin_find(conn_config_get(cfg, "connector.class"));
+  const char *dlq = conn_config_get(cfg, "errors.deadletterqueue.topic.name");
+  if (p && p->kind == CONN_SOURCE && dlq && *dlq)
+    logger_warn("connect", "connector %s: errors.deadletterqueue.topic.name (%s) is ignored: "
+                "source connectors have no dead letter queue, as in Kafka", name, dlq);
   pthread_mutex_lock(&c->mu);
   connect_conn_t *conn = herder_find(c, name);
   int rc = 0;
@@ -561,15 +582,23 @@ int connect_restart(connect_t *c, const char *name, bool include_tasks, bool onl
     pthread_mutex_unlock(&c->mu);
     return -ENOENT;
   }
+  /* As Kafka's RestartPlan: what restarts shows RESTARTING, without the
+   * trace of its failure (it is being retried). A STOPPED connector has no
+   * tasks; its restart, as in Kafka, brings it back to its target state
+   * (STOPPED). */
   if (!only_failed || conn->state == CONNECT_FAILED) {
     conn->restart = true;
-    if (include_tasks) conn->state = CONNECT_RESTARTING;
+    if (include_tasks) {
+      conn->state = CONNECT_RESTARTING;
+      herder_set_trace(&conn->trace, NULL);
+    }
   }
   for (size_t i = 0; include_tasks && i < conn->ntasks; i++) {
     connect_task_t *t = conn->tasks[i];
     if (t && (!only_failed || t->state == CONNECT_FAILED)) {
       t->restart = true;
       t->state = CONNECT_RESTARTING;
+      herder_set_trace(&t->trace, NULL);
     }
   }
   /* The answer shows the plan, as Kafka's ConnectorStateInfo of a restart
@@ -762,12 +791,29 @@ static void herder_gen_raw(yajl_gen g, const char *json) {
   yajl_tree_free(v);
 }
 
-int connect_gen_offsets(connect_t *c, const char *name, yajl_gen g) {
+int connect_gen_offsets(connect_t *c, const char *name, yajl_gen g, char *err, size_t errlen) {
   conn_config_t cfg;
-  if (connect_config_get(c, name, &cfg) != 0) return -ENOENT;
+  if (connect_config_get(c, name, &cfg) != 0) {
+    conn_config_free(&cfg);
+    return -ENOENT;
+  }
   const conn_plugin_t *p = conn_plugin_find(conn_config_get(&cfg, "connector.class"));
+  /* A connector that keeps its offsets itself shows those: they are what
+   * its tasks resume from. */
+  char *own = NULL;
+  if (p && p->read_offsets && p->read_offsets(&cfg, &own, err, errlen) != 0) {
+    conn_config_free(&cfg);
+    return -EIO;
+  }
   yajl_gen_map_open(g);
   hg_str(g, "offsets");
+  if (own) {
+    herder_gen_raw(g, own);
+    free(own);
+    yajl_gen_map_close(g);
+    conn_config_free(&cfg);
+    return 0;
+  }
   yajl_gen_array_open(g);
   if (p && p->kind == CONN_SINK) {
     char **topics = NULL;
@@ -819,8 +865,38 @@ int connect_gen_offsets(connect_t *c, const char *name, yajl_gen g) {
 }
 
 /* Alters a sink's group offsets from the request entries. */
-static int herder_alter_sink(connect_t *c, const char *name, yajl_val offs, char *err,
-                             size_t errlen) {
+/* Offers each entry to the plugin's alter_offsets (KIP-875's
+ * Connector.alterOffsets), which may refuse it (-EINVAL) or, for a
+ * connector keeping its own offsets, apply it. */
+static int herder_alter_plugin(const conn_plugin_t *p, const conn_config_t *cfg, yajl_val offs,
+                               char *err, size_t errlen) {
+  if (!p || !p->alter_offsets) return 0;
+  if (!offs) {
+    char msg[1024] = "";
+    if (p->alter_offsets(cfg, NULL, NULL, msg, sizeof msg) == 0) return 0;
+    snprintf(err, errlen, "%s", msg[0] ? msg : "the connector refused to reset its offsets");
+    return -EINVAL;
+  }
+  for (size_t i = 0; i < offs->u.array.len; i++) {
+    yajl_val e = offs->u.array.values[i];
+    yajl_val part = conn_json_member(e, "partition"), off = conn_json_member(e, "offset");
+    char *pj = conn_json_text(part, NULL);
+    char *oj = off && !YAJL_IS_NULL(off) ? conn_json_text(off, NULL) : NULL;
+    char msg[1024] = "";
+    int rc = !pj || (off && !YAJL_IS_NULL(off) && !oj) ? -ENOMEM
+             : p->alter_offsets(cfg, pj, oj, msg, sizeof msg) == 0 ? 0
+                                                                  : -EINVAL;
+    free(pj);
+    free(oj);
+    if (rc == -EINVAL)
+      snprintf(err, errlen, "offsets[%zu]: %s", i, msg[0] ? msg : "refused by the connector");
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
+static int herder_alter_sink(connect_t *c, const char *name, const conn_plugin_t *plugin,
+                             const conn_config_t *cfg, yajl_val offs, char *err, size_t errlen) {
   char group[600];
   snprintf(group, sizeof group, "connect-%s", name);
   for (size_t i = 0; i < offs->u.array.len; i++) {
@@ -839,6 +915,8 @@ static int herder_alter_sink(connect_t *c, const char *name, yajl_val offs, char
       return -EINVAL;
     }
   }
+  int prc = herder_alter_plugin(plugin, cfg, offs, err, errlen);
+  if (prc != 0) return prc;
   for (size_t i = 0; i < offs->u.array.len; i++) {
     yajl_val e = offs->u.array.values[i];
     yajl_val part = conn_json_member(e, "partition"), off = conn_json_member(e, "offset");
@@ -857,7 +935,8 @@ static int herder_alter_sink(connect_t *c, const char *name, yajl_val offs, char
   return 0;
 }
 
-static int herder_alter_source(connect_t *c, const char *name, yajl_val offs, char *err,
+static int herder_alter_source(connect_t *c, const char *name, const conn_plugin_t *plugin,
+                               const conn_config_t *cfg, yajl_val offs, char *err,
                                size_t errlen) {
   size_t n = offs->u.array.len;
   connect_offset_t *l = calloc(n + 1, sizeof *l);
@@ -876,6 +955,7 @@ static int herder_alter_source(connect_t *c, const char *name, yajl_val offs, ch
       l[i].offset = off && !YAJL_IS_NULL(off) ? conn_json_text(off, NULL) : NULL;
     }
   }
+  if (rc == 0) rc = herder_alter_plugin(plugin, cfg, offs, err, errlen);
   if (rc == 0) rc = connect_offsets_put(c->offsets, name, l, n, -1, NULL, err, errlen);
   connect_offset_list_free(l, n);
   return rc;
@@ -899,6 +979,8 @@ int connect_offsets_alter(connect_t *c, const char *name, const char *body, size
              "modified. This can be done for the specified connector by issuing a 'PUT' "
              "request to the '/connectors/%s/stop' endpoint", name);
     rc = -EBUSY;
+  } else if (reset && (rc = herder_alter_plugin(p, &cfg, NULL, err, errlen)) != 0) {
+    /* refused, or the connector's own store could not be reset */
   } else if (reset) {
     if (p && p->kind == CONN_SINK) {
       char **topics = NULL;
@@ -933,11 +1015,11 @@ int connect_offsets_alter(connect_t *c, const char *name, const char *body, size
       snprintf(err, errlen, "offsets: the list of partitions and offsets must not be empty");
       rc = -EINVAL;
     } else if (p && p->kind == CONN_SINK) {
-      rc = herder_alter_sink(c, name, offs, err, errlen);
+      rc = herder_alter_sink(c, name, p, &cfg, offs, err, errlen);
     } else {
       /* The markers go too: after a crash they could bring back, by a
        * scan at start, positions older than the ones written here. */
-      rc = herder_alter_source(c, name, offs, err, errlen);
+      rc = herder_alter_source(c, name, p, &cfg, offs, err, errlen);
       if (rc == 0) rc = connect_offsets_drop_markers(c->offsets, name, err, errlen);
     }
     yajl_tree_free(root);

@@ -164,6 +164,8 @@ typedef struct {
 } connect_task_metrics_t;
 void connect_metrics_task(metrics_t *m, const char *connector, int task, bool source,
                           connect_task_metrics_t *out);
+/* Drops every series of connector (its tasks must be freed). */
+void connect_metrics_remove(metrics_t *m, const char *connector);
 
 /* The framework's view of a connector config: the keys every task uses. */
 typedef struct {

@@ -4,10 +4,14 @@
  * task metrics (source-record-poll-total, sink-record-send-total, ...)
  * in Prometheus form. docs/connectors.md lists them.
  *
- * Series live as long as the registry: a restarted task keeps counting on
- * the same series, as a Prometheus counter should.
+ * A restarted task keeps counting on the same series, as a Prometheus
+ * counter should; a deleted connector's series go with it
+ * (connect_metrics_remove), so a new connector of the same name starts
+ * from zero. Label values are escaped by metrics_labels: a connector name
+ * may hold any printable character.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "connect_int.h"
 
@@ -15,8 +19,10 @@ void connect_metrics_task(metrics_t *m, const char *connector, int task, bool so
                           connect_task_metrics_t *out) {
   *out = (connect_task_metrics_t){0};
   if (!m) return;
-  char labels[600];
-  snprintf(labels, sizeof labels, "connector=\"%s\",task=\"%d\"", connector, task);
+  char id[16];
+  snprintf(id, sizeof id, "%d", task);
+  char *labels = metrics_labels("connector", connector, "task", id, NULL);
+  if (!labels) return;
   if (source) {
     out->polled = metrics_series(m, METRICS_COUNTER, "runnel_connect_source_records_polled_total",
                                  "Records a source task's poll returned.", labels);
@@ -47,4 +53,9 @@ void connect_metrics_task(metrics_t *m, const char *connector, int task, bool so
   out->commits = metrics_series(m, METRICS_COUNTER, "runnel_connect_offset_commits_total",
                                 "Offset commits (sources: connect-offsets; sinks: the group).",
                                 labels);
+  free(labels);
+}
+
+void connect_metrics_remove(metrics_t *m, const char *connector) {
+  if (m) metrics_remove_series(m, "connector", connector);
 }

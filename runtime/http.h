@@ -30,6 +30,8 @@ typedef struct {
   const char *content_type;   /* static string; default application/json */
   char *body;                 /* malloc'd; taken by the server */
   size_t body_len;
+  char *location;             /* malloc'd Location header (a 201's new
+                                 resource), or NULL; taken by the server */
 } http_response_t;
 
 /* Handles a complete request synchronously, filling res. */
@@ -70,6 +72,11 @@ void http_response_error(http_response_t *res, int status, const char *fmt, ...)
 /* Sets res to the JSON a yajl generator built (g is freed). */
 struct yajl_gen_t;
 void http_response_gen(http_response_t *res, int status, struct yajl_gen_t *g);
+
+/* Sets the Location header of res to prefix + segment, the segment
+ * percent-encoded (all but RFC 3986's unreserved characters), as JAX-RS's
+ * UriBuilder.path does for Kafka Connect's 201 answers. */
+void http_response_location(http_response_t *res, const char *prefix, const char *segment);
 
 /* Sets res to a JSON body (takes ownership of body). */
 void http_response_json(http_response_t *res, int status, char *body, size_t len);

@@ -81,6 +81,28 @@ static const char *http_reason(int status) {
 
 /* ---- responses ---------------------------------------------------------- */
 
+void http_response_location(http_response_t *res, const char *prefix, const char *segment) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t pl = strlen(prefix);
+  char *loc = malloc(pl + 3 * strlen(segment) + 1);
+  if (!loc) return;
+  memcpy(loc, prefix, pl);
+  char *o = loc + pl;
+  for (const unsigned char *p = (const unsigned char *)segment; *p; p++) {
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+        strchr("-._~", *p)) {
+      *o++ = (char)*p;
+    } else {
+      *o++ = '%';
+      *o++ = hex[*p >> 4];
+      *o++ = hex[*p & 15];
+    }
+  }
+  *o = '\0';
+  free(res->location);
+  res->location = loc;
+}
+
 void http_response_json(http_response_t *res, int status, char *body, size_t len) {
   free(res->body);
   res->status = status;
@@ -163,21 +185,31 @@ static void http_conn_send(http_conn_t *c, http_response_t *res, int keep_alive)
     res->body = strdup(oom);
     res->body_len = res->body ? sizeof oom - 1 : 0;
   }
-  char head[512];
-  int hl = snprintf(head, sizeof head,
+  /* The Location is percent-encoded (http_response_location): no CR/LF. */
+  const char *loc = res->location ? res->location : "";
+  size_t headcap = 512 + strlen(loc);
+  char *head = malloc(headcap);
+  if (!head) {
+    http_conn_close(c);
+    return;
+  }
+  int hl = snprintf(head, headcap,
                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                    "Connection: %s\r\n\r\n",
+                    "%s%s%sConnection: %s\r\n\r\n",
                     res->status, http_reason(res->status),
                     res->content_type ? res->content_type : "application/json",
-                    res->body_len, keep_alive ? "keep-alive" : "close");
+                    res->body_len, *loc ? "Location: " : "", loc, *loc ? "\r\n" : "",
+                    keep_alive ? "keep-alive" : "close");
   http_write_t *w = malloc(sizeof *w + (size_t)hl + res->body_len);
   if (!w) {
+    free(head);
     http_conn_close(c);
     return;
   }
   w->conn = c;
   w->len = (size_t)hl + res->body_len;
   memcpy(w->data, head, (size_t)hl);
+  free(head);
   if (res->body_len) memcpy(w->data + hl, res->body, res->body_len);
   uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
   if (!keep_alive) c->close_after_write = 1;
@@ -294,6 +326,7 @@ static int http_on_message_complete(http_parser *p) {
   if (srv->opts.on_request) srv->opts.on_request(srv->opts.opaque, &req, res.status);
   http_conn_send(c, &res, keep);
   free(res.body);
+  free(res.location);
   free(path);
   free(query);
   return 0;

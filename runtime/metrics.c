@@ -125,6 +125,62 @@ metrics_series_t *metrics_series(metrics_t *m, metrics_type_t type, const char *
   return s;
 }
 
+/* Appends key="escaped value" to b. */
+static void metrics_buf_label(metrics_buf_t *b, const char *key, const char *value);
+
+char *metrics_labels(const char *key, ...) {
+  metrics_buf_t b = {.data = malloc(128), .len = 0, .cap = 128};
+  if (!b.data) return NULL;
+  b.data[0] = '\0';
+  va_list ap;
+  va_start(ap, key);
+  for (const char *k = key; k; k = va_arg(ap, const char *)) {
+    const char *v = va_arg(ap, const char *);
+    if (b.len) metrics_buf_label(&b, NULL, ",");
+    metrics_buf_label(&b, k, v ? v : "");
+  }
+  va_end(ap);
+  if (b.failed) {
+    free(b.data);
+    return NULL;
+  }
+  return b.data;
+}
+
+/* Whether labels carry `needle` (a whole key="value" label). Escaped values
+ * hold no bare `="`, so a match at a label boundary is the label itself. */
+static int metrics_labels_have(const char *labels, const char *needle) {
+  size_t n = strlen(needle);
+  for (const char *p = labels; p && (p = strstr(p, needle)); p++)
+    if ((p == labels || p[-1] == ',') && (p[n] == '\0' || p[n] == ',')) return 1;
+  return 0;
+}
+
+size_t metrics_remove_series(metrics_t *m, const char *key, const char *value) {
+  char *needle = metrics_labels(key, value, NULL);
+  if (!needle) return 0;
+  size_t removed = 0;
+  pthread_mutex_lock(&m->lock);
+  for (metrics_family_t *f = m->families; f; f = f->next) {
+    f->series_tail = &f->series;
+    for (metrics_series_t **ps = &f->series; *ps;) {
+      metrics_series_t *s = *ps;
+      if (metrics_labels_have(s->labels, needle)) {
+        *ps = s->next;
+        free(s->labels);
+        free(s);
+        removed++;
+      } else {
+        ps = &s->next;
+        f->series_tail = ps;
+      }
+    }
+  }
+  pthread_mutex_unlock(&m->lock);
+  free(needle);
+  return removed;
+}
+
 void metrics_add(metrics_series_t *s, double v) {
   uint64_t old = atomic_load(&s->bits);
   while (!atomic_compare_exchange_weak(&s->bits, &old, metrics_bits(metrics_double(old) + v))) {
@@ -184,6 +240,22 @@ static void metrics_buf_printf(metrics_buf_t *b, const char *fmt, ...) {
     b->data = nd;
     b->cap = ncap;
   }
+}
+
+static void metrics_buf_label(metrics_buf_t *b, const char *key, const char *value) {
+  if (!key) { /* a separator */
+    metrics_buf_printf(b, "%s", value);
+    return;
+  }
+  metrics_buf_printf(b, "%s=\"", key);
+  for (const char *p = value; *p; p++) {
+    size_t run = strcspn(p, "\\\"\n");
+    if (run) metrics_buf_printf(b, "%.*s", (int)run, p);
+    p += run;
+    if (!*p) break;
+    metrics_buf_printf(b, "%s", *p == '\n' ? "\\n" : *p == '"' ? "\\\"" : "\\\\");
+  }
+  metrics_buf_printf(b, "\"");
 }
 
 void metrics_buf_family(metrics_buf_t *b, metrics_type_t type, const char *name,

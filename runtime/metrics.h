@@ -23,10 +23,23 @@ metrics_t *metrics_new(void);
 void metrics_free(metrics_t *m);
 
 /* Returns the series `name{labels}` (labels: Prometheus label text such as
- * `code="200"`, or NULL), creating it and its family on first use. The
- * pointer stays valid until metrics_free. Thread-safe. NULL on OOM. */
+ * `code="200"`, or NULL; build it with metrics_labels when a value comes
+ * from a user), creating it and its family on first use. The pointer stays
+ * valid until metrics_free or a metrics_remove_series that matches it.
+ * Thread-safe. NULL on OOM. */
 metrics_series_t *metrics_series(metrics_t *m, metrics_type_t type, const char *name,
                                  const char *help, const char *labels);
+
+/* Label text `k1="v1",k2="v2"` from NULL-terminated key, value pairs, each
+ * value escaped as the text format requires (\\, \", \n), whole whatever
+ * its length. malloc'd (the caller frees); NULL on OOM. */
+char *metrics_labels(const char *key, ...) __attribute__((sentinel));
+
+/* Removes (and frees) every registered series whose labels carry the label
+ * key="value" (value unescaped, as given to metrics_labels): the series of
+ * something that no longer exists, such as a deleted connector. The caller
+ * guarantees nobody uses those series any more. Returns how many went. */
+size_t metrics_remove_series(metrics_t *m, const char *key, const char *value);
 
 void metrics_add(metrics_series_t *s, double v);   /* counters and gauges */
 void metrics_set(metrics_series_t *s, double v);   /* gauges */

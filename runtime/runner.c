@@ -66,9 +66,9 @@ static void runner_collect(void *opaque, metrics_buf_t *b) {
     for (runner_job_t *j = r->jobs; j; j = j->next) {
       for (int t = 0; t < j->ntasks; t++) {
         runner_task_view_t *v = &j->views[t];
-        char labels[512];
-        snprintf(labels, sizeof labels, "job=\"%s\",task=\"%d_%d\"", j->job->name, v->sub,
-                 v->partition);
+        char id[32];
+        snprintf(id, sizeof id, "%d_%d", v->sub, v->partition);
+        char *labels = metrics_labels("job", j->job->name, "task", id, NULL);
         double val = 0;
         switch (f) {
         case 0: val = (double)v->stats.records_in; break;
@@ -91,7 +91,8 @@ static void runner_collect(void *opaque, metrics_buf_t *b) {
           }
         }
         }
-        metrics_buf_sample(b, fams[f].name, labels, val);
+        if (labels) metrics_buf_sample(b, fams[f].name, labels, val);
+        free(labels);
       }
     }
   }
@@ -99,11 +100,14 @@ static void runner_collect(void *opaque, metrics_buf_t *b) {
                      "Records that entered an operator, per stream thread.");
   for (runner_job_t *j = r->jobs; j; j = j->next) {
     for (int i = 0; i < j->nops; i++) {
-      char labels[512];
-      snprintf(labels, sizeof labels, "job=\"%s\",operator=\"%s\",thread=\"%d\"",
-               j->job->name, j->ops[i].op, j->ops[i].thread);
-      metrics_buf_sample(b, "runnel_job_operator_records_total", labels,
-                         (double)j->ops[i].count);
+      char th[16];
+      snprintf(th, sizeof th, "%d", j->ops[i].thread);
+      char *labels = metrics_labels("job", j->job->name, "operator", j->ops[i].op, "thread", th,
+                                    NULL);
+      if (labels)
+        metrics_buf_sample(b, "runnel_job_operator_records_total", labels,
+                           (double)j->ops[i].count);
+      free(labels);
     }
   }
   pthread_mutex_unlock(&r->mu);

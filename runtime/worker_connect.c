@@ -21,7 +21,7 @@
  *   GET    /connectors/{name}/offsets                 {"offsets": [..]}
  *   PATCH  /connectors/{name}/offsets                 200 message; 400 unless STOPPED
  *   DELETE /connectors/{name}/offsets                 200 message; 400 unless STOPPED
- *   GET    /connector-plugins                         [{"class", "type", "version"}]
+ *   GET    /connector-plugins[?connectorsOnly=false]  [{"class", "type", "version"}]
  *   GET    /connector-plugins/{plugin}/config         [definition, ..]
  *   PUT    /connector-plugins/{plugin}/config/validate   ConfigInfos
  *
@@ -273,6 +273,7 @@ void worker_connect_create(void *opaque, const http_request_t *req, const http_p
   } else {
     yajl_gen g = yajl_gen_alloc(NULL);
     wc_gen(res, 201, name, connect_gen_info(w->connect, name, g), g);
+    if (res->status == 201) http_response_location(res, "/connectors/", name);
   }
   conn_config_free(&cfg);
   free(name);
@@ -361,6 +362,7 @@ static void wc_put_config(worker_t *w, const http_request_t *req, const char *na
   }
   yajl_gen g = yajl_gen_alloc(NULL);
   wc_gen(res, created ? 201 : 200, name, connect_gen_info(w->connect, name, g), g);
+  if (res->status == 201) http_response_location(res, "/connectors/", name);
 }
 
 void worker_connect_put_config(void *opaque, const http_request_t *req,
@@ -484,7 +486,14 @@ void worker_connect_get_offsets(void *opaque, const http_request_t *req,
   (void)req;
   worker_t *w = opaque;
   yajl_gen g = yajl_gen_alloc(NULL);
-  wc_gen(res, 200, params->values[0], connect_gen_offsets(w->connect, params->values[0], g), g);
+  char err[1024] = "";
+  int rc = connect_gen_offsets(w->connect, params->values[0], g, err, sizeof err);
+  if (rc == -EIO) {
+    yajl_gen_free(g);
+    http_response_error(res, 500, "%s", err);
+    return;
+  }
+  wc_gen(res, 200, params->values[0], rc, g);
 }
 
 static void wc_offsets_change(worker_t *w, const http_request_t *req, const char *name,
@@ -496,9 +505,23 @@ static void wc_offsets_change(worker_t *w, const http_request_t *req, const char
     wc_error(res, rc, name, err);
     return;
   }
+  /* Kafka's two answers: a connector that keeps its offsets itself (and
+   * applied the change, conn_plugin_t.read_offsets/alter_offsets) gets the
+   * short one. */
+  conn_config_t cfg;
+  bool own = false;
+  if (connect_config_get(w->connect, name, &cfg) == 0) {
+    const conn_plugin_t *p = conn_plugin_find(conn_config_get(&cfg, "connector.class"));
+    own = p && p->read_offsets && p->alter_offsets;
+  }
+  conn_config_free(&cfg);
   yajl_gen g = yajl_gen_alloc(NULL);
   char msg[400];
-  snprintf(msg, sizeof msg, "The Connect framework-managed offsets for this connector have been "
+  if (own)
+    snprintf(msg, sizeof msg, "The offsets for this connector have been %s successfully",
+             reset ? "reset" : "altered");
+  else
+    snprintf(msg, sizeof msg, "The Connect framework-managed offsets for this connector have been "
            "%s successfully. However, if this connector manages offsets externally, they will "
            "need to be manually %s in the system that the connector uses.",
            reset ? "reset" : "altered", reset ? "reset" : "altered");
@@ -523,9 +546,16 @@ void worker_connect_delete_offsets(void *opaque, const http_request_t *req,
 
 void worker_connect_plugins(void *opaque, const http_request_t *req, const http_params_t *params,
                             http_response_t *res) {
-  (void)opaque, (void)req, (void)params;
+  (void)opaque, (void)params;
+  int only = wc_query_bool(req->query, "connectorsOnly");
+  if (only < 0) {
+    http_response_error(res, 400, "connectorsOnly takes true or false");
+    return;
+  }
+  char v[8];
+  if (http_query_get(req->query, "connectorsOnly", v, sizeof v) <= 0) only = 1; /* Kafka's default */
   yajl_gen g = yajl_gen_alloc(NULL);
-  connect_gen_plugins(g);
+  connect_gen_plugins(g, only == 1);
   http_response_gen(res, 200, g);
 }
 
