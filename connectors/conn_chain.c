@@ -53,7 +53,12 @@ struct conn_chain {
   conn_chain_pred_t *preds;
   size_t n_preds;
   conn__jscope_t scope;
+  const char *failed; /* the plugin name of the step the last apply failed at */
 };
+
+const char *conn_chain_failed_class(const conn_chain_t *chain) {
+  return chain && chain->failed ? chain->failed : "transforms";
+}
 
 static const conn_def_t conn_chain_defs[] = {
     {.name = "transforms", .type = CONN_T_LIST, .default_value = "",
@@ -293,8 +298,10 @@ int conn_chain_apply(conn_chain_t *chain, conn_record_t *rec, char *err, size_t 
   char msg[512];
   int rc = 1;
   conn__jscope_bind(&chain->scope, rec);
+  chain->failed = NULL;
   for (size_t i = 0; i < chain->n_steps && rc == 1; i++) {
     conn_chain_step_t *s = &chain->steps[i];
+    chain->failed = s->plugin->name;
     msg[0] = '\0';
     if (s->pred >= 0) {
       conn_chain_pred_t *p = &chain->preds[s->pred];
@@ -317,7 +324,8 @@ int conn_chain_apply(conn_chain_t *chain, conn_record_t *rec, char *err, size_t 
     if (rc < 0) rc = conn_chain_record_err(err, errlen, s, rec, msg[0] ? msg : "unknown error");
   }
   if (rc == 1 && conn__json_flush(&chain->scope, msg, sizeof msg) != 0)
-    rc = conn__terr(err, errlen, "transforms: %s", msg);
+    rc = conn__terr(err, errlen, "transforms: %s", msg); /* the last step's output */
+  if (rc >= 0) chain->failed = NULL;
   conn__jscope_unbind(&chain->scope);
   return rc;
 }

@@ -361,6 +361,9 @@ int conn_chain_new(const conn_config_t *cfg, conn_chain_t **out, char *err, size
 /* Applies the chain: 1 keep, 0 dropped, -1 error (err names the transform
  * alias). */
 int conn_chain_apply(conn_chain_t *chain, conn_record_t *rec, char *err, size_t errlen);
+/* After conn_chain_apply returned -1: the name of the failing transform's
+ * plugin ("RegexRouter"), for Kafka's "with class '...'" in traces. */
+const char *conn_chain_failed_class(const conn_chain_t *chain);
 void conn_chain_free(conn_chain_t *chain);
 
 /* Internal helpers shared by the built-in connectors and transforms (JSON

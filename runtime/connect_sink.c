@@ -327,7 +327,7 @@ static int sink_prepare(sink_t *s, char *err, size_t errlen) {
       }
       if (k < 0) {
         stage = "TRANSFORMATION";
-        cls = "transforms";
+        cls = conn_chain_failed_class(t->chain);
       }
     }
     if (stage) {
@@ -382,7 +382,11 @@ static int sink_op_put(connect_task_t *t, void *arg, char *err, size_t errlen) {
   sink_t *s = arg;
   t->put_errors_fatal = 0;
   int rc = t->plugin->put(t->pstate, s->out, s->nout, err, errlen);
-  if (rc == CONN_OK && t->put_errors_fatal) {
+  /* A record the framework did not tolerate (conn_ctx_report under
+   * errors.tolerance=none): the trace is the error handler's ("Tolerance
+   * exceeded ... stage 'TASK_PUT' ..."), whatever the plugin then said
+   * while giving up the put. */
+  if (rc != CONN_E_RETRY && t->put_errors_fatal) {
     snprintf(err, errlen, "%s", t->report_err);
     return CONN_E_FAIL;
   }

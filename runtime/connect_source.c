@@ -288,7 +288,7 @@ static int src_prepare(src_t *s, conn_record_t *r, char *err, size_t errlen) {
     if (k == 0) return 0;
     if (k < 0) {
       stage = "TRANSFORMATION";
-      cls = "transforms";
+      cls = conn_chain_failed_class(t->chain);
     }
   }
   if (!stage) {

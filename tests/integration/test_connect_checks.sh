@@ -112,6 +112,15 @@ assert_eq "restart of a stopped connector (Kafka: accepted)" 202 "$CODE"
 assert_eq "restart of a stopped connector: the plan" "{\"name\":\"spaced\",\"connector\":{\"state\":\"RESTARTING\",\"worker_id\":\"$WID\"},\"tasks\":[],\"type\":\"source\"}" "$BODY"
 wait_for "back to its target: STOPPED" body_has /connectors/spaced/status "{\"name\":\"spaced\",\"connector\":{\"state\":\"STOPPED\",\"worker_id\":\"$WID\"},\"tasks\":[]"
 
+# ---- failure traces: the error handler's, naming stage and class ---------------------
+# t1 holds the line "x" (not JSON) from srcdlq.
+http POST /connectors -H "$J" -d "{\"name\": \"strictdb\", \"config\": {\"connector.class\": \"sqlite-sink\", \"topics\": \"t1\", \"connection.url\": \"sqlite://$T/strict.db\", \"auto.create\": \"true\"}}"
+wait_for "sink failing at put" body_has /connectors/strictdb/status '"state":"FAILED"'
+assert_contains "put failure trace" "$BODY" "\"trace\":\"Tolerance exceeded in error handler: executing stage 'TASK_PUT' with class 'sqlite-sink', where consumed record is {topic='t1', partition=0, offset=0, timestamp="
+http POST /connectors -H "$J" -d "{\"name\": \"strictx\", \"config\": {\"connector.class\": \"file-sink\", \"topics\": \"t1\", \"file\": \"$T/strictx.txt\", \"transforms\": \"e\", \"transforms.e.type\": \"ExtractField\$Value\", \"transforms.e.field\": \"a\"}}"
+wait_for "sink failing at a transform" body_has /connectors/strictx/status '"state":"FAILED"'
+assert_contains "transform failure trace names the transform's class" "$BODY" "\"trace\":\"Tolerance exceeded in error handler: executing stage 'TRANSFORMATION' with class 'ExtractField\$Value', where consumed record is {topic='t1', partition=0, offset=0"
+
 # ---- KIP-875: the connector checks (and applies) offset changes -------------------
 # file-source (spaced is STOPPED): Kafka's FileStreamSourceConnector checks.
 off_patch() { http PATCH "/connectors/$1/offsets" -H "$J" -d "{\"offsets\": [$2]}"; }
