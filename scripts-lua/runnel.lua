@@ -221,16 +221,21 @@ end
 
 local Job, Stream, Table, Grouped, GroupedTable, Splitter = {}, {}, {}, {}, {}, {}
 
-local function unknown_method(kind, methods)
+-- hints[name]: what to say about a method this kind lacks but another has.
+local function unknown_method(kind, methods, hints)
   return function(_, name)
     local m = methods[name]
     if m ~= nil then return m end
-    fail(fmt("unknown method %q on a %s", tostring(name), kind))
+    local hint = hints and hints[name]
+    fail(fmt("unknown method %q on a %s%s", tostring(name), kind, hint and " " .. hint or ""))
   end
 end
 
 Job.__index = unknown_method("job", Job)
-Stream.__index = unknown_method("stream", Stream)
+local GROUP_FIRST = "(call group_by_key() or group_by() first)"
+Stream.__index = unknown_method("stream", Stream, {
+  window = GROUP_FIRST, count = GROUP_FIRST, reduce = GROUP_FIRST, aggregate = GROUP_FIRST,
+})
 Table.__index = unknown_method("table", Table)
 Grouped.__index = unknown_method("grouped stream", Grouped)
 GroupedTable.__index = unknown_method("grouped table", GroupedTable)
@@ -249,8 +254,12 @@ local function new_node(job, kind, parents, fields)
   return node
 end
 
-local function stream_of(job, node, key_changed)
-  return setmetatable({ job = job, node = node, key_changed = key_changed }, Stream)
+-- windowed_key: the keys are a windowed table's { key, start, end }
+-- (to_stream() of a windowed aggregate), which the string and bytes serdes
+-- cannot write.
+local function stream_of(job, node, key_changed, windowed_key)
+  return setmetatable({ job = job, node = node, key_changed = key_changed,
+                        windowed_key = windowed_key or false }, Stream)
 end
 
 local function table_of(job, node, store)
@@ -336,7 +345,8 @@ local function stateless(kind, changes_key)
   return function(self, fn)
     check_fn(fn, method_name(kind), "its argument")
     local node = new_node(self.job, kind, { self.node }, { fn = fn })
-    return stream_of(self.job, node, self.key_changed or changes_key)
+    return stream_of(self.job, node, self.key_changed or changes_key,
+                     not changes_key and self.windowed_key)
   end
 end
 
@@ -358,7 +368,8 @@ function Stream:merge(other)
   if getmetatable(other) ~= Stream then fail("merge: expected a stream") end
   if other.job ~= self.job then fail("merge: the streams belong to different jobs") end
   local node = new_node(self.job, "MERGE", { self.node, other.node })
-  return stream_of(self.job, node, self.key_changed or other.key_changed)
+  return stream_of(self.job, node, self.key_changed or other.key_changed,
+                   self.windowed_key and other.windowed_key)
 end
 
 -- to(topic or fn(key, value) -> topic, {key = serde, value = serde})
@@ -368,6 +379,11 @@ function Stream:to(topic, opts)
     check_name(topic, "to", "the topic name")
   elseif type(topic) ~= "function" then
     fail("to: expected a topic name or a function returning one")
+  end
+  if self.windowed_key and (opts.key == "string" or opts.key == "bytes") then
+    fail(fmt("to: the keys of a windowed table are { key = K, start = ms, [\"end\"] = ms }, " ..
+             "which the %s serde cannot write: use the default or json serde, or map the key " ..
+             "first (map or select_key)", opts.key))
   end
   local kser = resolve_serde(opts.key, "to", "key", "default")
   local vser = resolve_serde(opts.value, "to", "value", "default")
@@ -411,7 +427,8 @@ local function add_branch(self, pred, name, method)
   if self.result[full] then fail(fmt("%s: the branch %q exists already", method, full)) end
   local b = new_node(self.stream.job, "BRANCH", { self.node }, { pred = pred })
   self.node.branches[#self.node.branches + 1] = b
-  self.result[full] = stream_of(self.stream.job, b, self.stream.key_changed)
+  self.result[full] = stream_of(self.stream.job, b, self.stream.key_changed,
+                                self.stream.windowed_key)
 end
 
 function Splitter:branch(pred, name)
@@ -675,7 +692,9 @@ function Table:suppress(opts)
   local node = new_node(job, "SUPPRESS", { self.node }, fields)
   st.node = node
   node.punct = add_punctuator(job, { node = node, interval = 0, type = "stream_time" })
-  return table_of(job, node, nil)
+  local t = table_of(job, node, nil)
+  if windowed then t.windowed = windowed; t.grace = fields.grace end
+  return t
 end
 
 -- job:punctuate(interval, fn(timestamp, p), { type = "stream_time" | "wall_clock",
@@ -716,7 +735,7 @@ Table.map_values = table_op("TABLE-MAP-VALUES")
 
 function Table:to_stream()
   local node = new_node(self.job, "TO-STREAM", { self.node })
-  return stream_of(self.job, node, false)
+  return stream_of(self.job, node, false, rawget(self, "windowed") and true)
 end
 
 -- table:group_by(fn(key, value) -> new_key, new_value)
@@ -859,6 +878,11 @@ local function stream_table_join(self, tbl, joiner, opts, method, left)
 end
 
 local function stream_global_join(self, g, key_fn, joiner, method, left)
+  if type(key_fn) == "function" and joiner == nil then
+    fail(fmt("%s: a global table join takes a key function and a joiner: " ..
+             "%s(global, fn(key, value) -> the global table's key, fn(value, row) -> joined); " ..
+             "only one function was given", method, method))
+  end
   check_fn(key_fn, method, "the key selector (fn(key, value) -> the global table's key)")
   check_fn(joiner, method, "the joiner")
   if g.job ~= self.job then fail(method .. ": the stream and the global table belong to different jobs") end

@@ -418,7 +418,20 @@ static void test_join_build_errors(void **state) {
        "name: { name = \"...\" }"},
       {"local job = runnel.job(\"j\")\nlocal g = job:global_table(\"g\")\n"
        "job:stream(\"a\"):join(g, function() end)\nreturn job\n",
-       "jobs/j.lua:3: join: expected a function for the joiner, got nil"},
+       "jobs/j.lua:3: join: a global table join takes a key function and a joiner: "
+       "join(global, fn(key, value) -> the global table's key, fn(value, row) -> joined); only "
+       "one function was given"},
+      {"local job = runnel.job(\"j\")\n"
+       "job:stream(\"c\"):window{ tumbling = \"1m\" }:count(\"n\")\nreturn job\n",
+       "jobs/j.lua:2: unknown method \"window\" on a stream (call group_by_key() or group_by() "
+       "first)"},
+      {"local job = runnel.job(\"j\")\nlocal t = job:stream(\"c\"):group_by_key()\n"
+       "  :window{ tumbling = \"1m\" }:count(\"n\")\n"
+       "t:suppress{ [\"until\"] = \"window_close\" }:to_stream():filter(function() return true end)\n"
+       "  :to(\"o\", { key = \"string\" })\nreturn job\n",
+       "jobs/j.lua:4: to: the keys of a windowed table are { key = K, start = ms, [\"end\"] = ms }, "
+       "which the string serde cannot write: use the default or json serde, or map the key first "
+       "(map or select_key)"},
       {"local job = runnel.job(\"j\")\nlocal t = job:table(\"t\")\n"
        "job:global_table(\"t\")\nreturn job\n",
        "jobs/j.lua:3: global_table: the topic \"t\" is already a source of this job"},
