@@ -1382,8 +1382,12 @@ builders["STREAM-TABLE-JOIN"] = function(node, nxt)
   local get, joiner, name, left = getter_of(node.other), node.joiner, node.name, node.left
   return function(k, v)
     current_op = name; op_in[name] = op_in[name] + 1
-    if k == nil or v == nil then return end
-    local r = get(k)
+    if v == nil then return end
+    -- A null key joins nothing: dropped by join, passed through with a nil
+    -- table side by left_join (Kafka Streams 3.7+, KIP-962).
+    if k == nil and not left then return end
+    local r
+    if k ~= nil then r = get(k) end
     if r == nil and not left then return end
     local j = joiner(v, r, k)
     if j == nil then return end
@@ -1469,6 +1473,7 @@ end
 local function stream_join_side(node, nxt)
   local within, grace, joiner, mode, left = node.within, node.grace, node.joiner, node.mode, node.left
   local kenc, kdec, name, late_dlq = node.kenc, node.kdec, node.name, node.late_dlq
+  local retention = 2 * within + grace -- the window stores' (stream_stream_join)
   local mine = (left and node.this_store or node.other_store).index
   local theirs = (left and node.other_store or node.this_store).index
   local outer = node.outer_store and node.outer_store.index
@@ -1519,23 +1524,40 @@ local function stream_join_side(node, nxt)
     min_waiting[p] = rest[1] and sunpack_j(">i8", rest[1]) or math.maxinteger
   end
 
+  local function half(k, v)
+    if left then return joiner(v, nil, k) end
+    return joiner(nil, v, k)
+  end
+
   return function(k, v)
-    if k == nil or v == nil then return end -- as Kafka Streams: nothing to join
+    if v == nil then return end -- as Kafka Streams: nothing to join
     current_op = name; op_in[name] = op_in[name] + 1
     local ts = ts_fn()
     if ts < 0 then
       error(fmt("%s: the record's timestamp %d is negative; joins need event time", name, ts), 0)
     end
-    local st = st_fn()
-    if ts + within + grace < st then
-      return late(fmt("%s: late record: timestamp %d, stream time %d, within %d ms, grace %d ms: " ..
-                      "its join window is closed", name, ts, st, within, grace), late_dlq)
+    -- A null key has no partner: a side that waits for partners (left,
+    -- outer) gives its half at once, an inner side drops it (Kafka
+    -- Streams 3.7+, KIP-962).
+    if k == nil then
+      if i_wait then emit(k, half(k, v), ts, ts) end
+      return
     end
+    local st = st_fn()
     local p = partition_of()
     if outer and ts == st then emit_closed(st, ts, p) end
     local kb = kenc(k)
-    sj_append(wget, wput, mine, kb, ts, v, false)
-    local rows = wfetch(theirs, kb, ts - within, ts + within)
+    -- As Kafka Streams (KStreamKStreamJoin, 3.x), an out-of-order record is
+    -- not dropped for being late: it joins the partners the other side's
+    -- store still retains. Only the stores forget: a record older than the
+    -- retention is not stored (Kafka's window store skips a put into an
+    -- expired segment) and partners older than it are not found.
+    local expired = st - retention
+    local stored = ts > expired
+    if stored then sj_append(wget, wput, mine, kb, ts, v, false) end
+    local from = ts - within
+    if from <= expired then from = expired + 1 end
+    local rows = from <= ts + within and wfetch(theirs, kb, from, ts + within) or {}
     local matched = false
     for i = 1, #rows, 3 do
       local ots = rows[i]
@@ -1550,9 +1572,23 @@ local function stream_join_side(node, nxt)
       end
     end
     if not matched and i_wait then
-      sj_append(nil, nil, outer, spack_j(">i8", ts) .. my_side .. kb, ts, v, true)
-      local m = min_waiting[p]
-      if m ~= nil and ts < m then min_waiting[p] = ts end
+      if ts + within < st then
+        -- Its window is already past stream time: no partner can come any
+        -- more within it, so the half result goes out now (Kafka's
+        -- "timeTo < streamTime" shortcut; grace does not delay it).
+        emit(k, half(k, v), ts, ts)
+      else
+        sj_append(nil, nil, outer, spack_j(">i8", ts) .. my_side .. kb, ts, v, true)
+        local m = min_waiting[p]
+        if m ~= nil and ts < m then min_waiting[p] = ts end
+      end
+    elseif not matched and not stored then
+      -- Older than the retention and without a partner: nothing joined,
+      -- nothing stored; counted (and sent to the DLQ with late = "dlq")
+      -- like Kafka's dropped-records sensor for expired window-store puts.
+      late(fmt("%s: late record: timestamp %d, stream time %d, retention %d ms (2 * within + " ..
+               "grace): older than every record the join still holds", name, ts, st, retention),
+           late_dlq)
     end
   end
 end

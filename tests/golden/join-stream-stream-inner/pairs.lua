@@ -1,7 +1,9 @@
 -- Stream-stream inner join, within 10 ms, grace 5 ms: a record joins every
 -- record of the other side with its key at most 10 ms apart, whenever it
--- arrives, unless it is late (timestamp + within + grace < stream time).
--- A joined record has the larger of the two timestamps.
+-- arrives, as long as the other side's store still holds it (retention
+-- 2 * within + grace = 25 ms before stream time); there is no late drop
+-- (Kafka Streams' KStreamKStreamJoin). A joined record has the larger of
+-- the two timestamps. Null keys and values join nothing.
 local job = runnel.job("pairs")
 local left = job:stream("left")
 local right = job:stream("right")

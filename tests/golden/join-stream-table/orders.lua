@@ -1,6 +1,7 @@
 -- Stream-table joins: each order looks its customer up in the table as of
--- its processing; table updates alone emit nothing; a null key or value is
--- dropped; a joiner returning nil drops the result.
+-- its processing; table updates alone emit nothing; a null value is
+-- dropped; a null key is dropped by join and joined with nil by left_join
+-- (Kafka Streams 3.7+, KIP-962); a joiner returning nil drops the result.
 local job = runnel.job("orders")
 local customers = job:table("customers", { value = "json", store = "customers" })
 local orders = job:stream("orders", { value = "json" })
