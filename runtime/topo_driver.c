@@ -401,6 +401,21 @@ static int drv_plan_partitions(void *opaque, const char *topic) {
   return t ? t->partitions : 1;
 }
 
+/* Opens every task the job has on the driver's topics, as Kafka's
+ * TopologyTestDriver creates its tasks up front: wall-clock punctuators
+ * then count from the driver's start (or from create_topics for the
+ * partitions it adds), not from a task's first record. */
+static int drv_open_tasks(drv_t *d, char *err, size_t errlen) {
+  topo_plan_t plan;
+  if (topo_job_plan(d->job, drv_plan_partitions, d, &plan, err, errlen) != 0) return -1;
+  int rc = 0;
+  for (int s = 0; rc == 0 && s < d->job->nsubs; s++)
+    for (int p = 0; rc == 0 && p < plan.sub_partitions[s]; p++)
+      if (!drv_task(d, s, p, err, errlen)) rc = -1;
+  topo_job_plan_free(&plan);
+  return rc;
+}
+
 /* {"create_topics": {"orders": 3, ...}}: partition counts, then the same
  * checks as a worker makes when the job is submitted (co-partitioning). */
 static int drv_create_topics(drv_t *d, yajl_val spec, long lineno, char *err, size_t errlen) {
@@ -436,8 +451,15 @@ static int drv_create_topics(drv_t *d, yajl_val spec, long lineno, char *err, si
     rc = t ? drv_grow(t, topo_job_internal_partitions(d->job, &plan, i)) : -ENOMEM;
   }
   topo_job_plan_free(&plan);
-  if (rc != 0) snprintf(err, errlen, "out of memory");
-  return rc == 0 ? 0 : -1;
+  if (rc != 0) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  if (drv_open_tasks(d, perr, sizeof perr) != 0) {
+    snprintf(err, errlen, "input line %ld: %s", lineno, perr);
+    return -1;
+  }
+  return 0;
 }
 
 /* JSON node -> bytes: strings as they are, null as null, other values as
@@ -676,8 +698,8 @@ int topo_driver_run(const topo_job_t *job, void *in_file, void *out_file, char *
   size_t cap = 0;
   ssize_t n;
   long lineno = 0;
-  int rc = 0;
-  while ((n = getline(&line, &cap, in_file)) >= 0) {
+  int rc = drv_open_tasks(&d, err, errlen);
+  while (rc == 0 && (n = getline(&line, &cap, in_file)) >= 0) {
     lineno++;
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
     size_t lead = strspn(line, " \t");
@@ -890,6 +912,8 @@ static int drv_lua_new(lua_State *L) {
     lua_setfield(L, -2, "__gc");
   }
   lua_setmetatable(L, -2);
+  /* On failure the userdata (with its __gc) frees what was opened. */
+  if (drv_open_tasks(&u->d, err, sizeof err) != 0) return luaL_error(L, "test_driver: %s", err);
   return 1;
 }
 
