@@ -2,7 +2,7 @@
  * bench_jobs.c: Lua stream jobs on the engine, each beside a bare baseline
  * of the same work, run in the same process on the same disk.
  *
- *   bench_jobs --dir DIR [--records N] [--keys K] [--reps R] [--only abcd]
+ *   bench_jobs --dir DIR [--records N] [--keys K] [--reps R] [--only abcdj]
  *
  * DIR is scratch space (emptied first, left for the caller to delete). N
  * (default 1000000, or $BENCH_JOBS_RECORDS) records per measurement, K
@@ -45,6 +45,15 @@
  *      is late), timed from runner_add_job until idle. Reported beside
  *      a)'s runnel figure of the same run: target >= 200000 records/s and
  *      >= 0.5 of the stateless pipeline.
+ *   j) stream-table join: a table of K (default 100000) JSON rows and N
+ *      JSON orders keyed by user (each user has a row), through
+ *      stream(json):join(table(json), J):to(json), beside the stateless
+ *      job of a) over the same orders, on the same runner setup. Both are
+ *      measured the same way: the job runs idle first (the join job with
+ *      its table read), then the N orders are appended (batches of 1000)
+ *      and the clock runs from the first append until the output holds
+ *      every expected record. Target: join >= 0.6 of stateless
+ *      (records/s on one stream thread).
  * Every run is checked: output counts of a) against the bare loop, sums
  * and key counts of the stores of b), c) and d) read back with store_reader.
  *
@@ -447,6 +456,155 @@ static void bench_stateless(log_t *log, const char *dir, int64_t n, int reps) {
   free(texts);
 }
 
+/* ---- j) stream-table join ------------------------------------------------------------ */
+
+#define TARGET_JOIN 0.6
+#define JOINER_SRC                                                                        \
+  "function(o, u) return {user = o.user, cents = math.floor(o.amount * 100), items = o.items, " \
+  "country = u.country, tier = u.tier} end"
+
+/* Appends n orders of j) to topic: json_value texts, keyed "user-<u>" with
+ * u < nkeys. */
+static void append_orders(log_partition_t *p, int64_t n, uint64_t nkeys) {
+  static char keys[PRODUCE_BATCH][32], vals[PRODUCE_BATCH][160];
+  log_record_t recs[PRODUCE_BATCH];
+  log_error_t e = {0};
+  for (int64_t i = 0; i < n;) {
+    size_t m = 0;
+    for (; m < PRODUCE_BATCH && i < n; m++, i++) {
+      uint64_t h = (uint64_t)i * 0x9e3779b97f4a7c15ull;
+      int kl = snprintf(keys[m], sizeof keys[m], "user-%" PRIu64, (h >> 20) % nkeys);
+      int vl = json_value((uint64_t)i, vals[m], sizeof vals[m]);
+      recs[m] = (log_record_t){.timestamp = -1, .key = keys[m], .key_len = kl,
+                               .value = vals[m], .value_len = vl};
+    }
+    int rc = log_partition_append(p, recs, m, NULL, &e);
+    if (rc != 0) die_log("append", rc, &e);
+  }
+  int rc = log_partition_flush(p, &e);
+  if (rc != 0) die_log("flush", rc, &e);
+}
+
+/* One timed run: the job (reading in_topic, writing out_topic) is added
+ * and runs idle; then n orders are appended; seconds until out_topic
+ * holds `expected` records (expected < 0: as many as were kept, read from
+ * the stateless bare loop of a), passed in). */
+static double timed_orders_run(log_t *log, const char *dir, const char *name,
+                               const char *script, const char *in_topic, const char *out_topic,
+                               int64_t n, uint64_t nkeys, int64_t expected) {
+  char state[4200];
+  snprintf(state, sizeof state, "%s/state-%s", dir, name);
+  create_topic(log, in_topic);
+  create_topic(log, out_topic);
+  log_partition_t *pi = partition(log, in_topic), *po = partition(log, out_topic);
+  runner_t *r = start_runner(log, state);
+  add_job(r, load_job(name, script));
+  if (runner_wait_idle(r, WAIT_MS) != 0) die(name, "the job did not settle in time");
+  double t0 = now_s();
+  append_orders(pi, n, nkeys);
+  wait_end(po, expected);
+  double secs = now_s() - t0;
+  runner_free(r);
+  if (log_partition_end_offset(po) != expected) {
+    fprintf(stderr, "bench_jobs: j) %s holds %" PRId64 " records, expected %" PRId64 "\n",
+            out_topic, log_partition_end_offset(po), expected);
+    exit(1);
+  }
+  return secs;
+}
+
+/* How many of the first n orders the filter of a) keeps. */
+static int64_t kept_orders(int64_t n) {
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  const char *src = "return " FILTER_SRC;
+  if (luaL_loadbufferx(L, src, strlen(src), "=filter", "t") != LUA_OK ||
+      lua_pcall(L, 0, 1, 0) != LUA_OK)
+    lua_die(L, "filter");
+  char buf[160], err[256];
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; i++) {
+    int l = json_value((uint64_t)i, buf, sizeof buf);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    if (luavm_json_decode(L, buf, (size_t)l, err, sizeof err) != 0) die("decode", err);
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK) lua_die(L, "filter");
+    kept += lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_close(L);
+  return kept;
+}
+
+static void bench_join(log_t *log, const char *dir, int64_t n, int64_t nkeys, int reps) {
+  printf("\nj) stream-table join: %" PRId64 " JSON orders joined with a %" PRId64
+         "-row JSON table, log to log, 1 stream thread,\n   beside the stateless job of a) over "
+         "the same orders (both timed from the first append of the orders, the job idle)\n",
+         n, nkeys);
+  printf("   joiner: %s\n", JOINER_SRC);
+  /* The table, appended once; every join run reads it before the clock. */
+  create_topic(log, "j-users");
+  log_partition_t *pu = partition(log, "j-users");
+  log_error_t e = {0};
+  static char keys[PRODUCE_BATCH][32], vals[PRODUCE_BATCH][96];
+  log_record_t recs[PRODUCE_BATCH];
+  for (int64_t i = 0; i < nkeys;) {
+    size_t m = 0;
+    for (; m < PRODUCE_BATCH && i < nkeys; m++, i++) {
+      int kl = snprintf(keys[m], sizeof keys[m], "user-%" PRId64, i);
+      int vl = snprintf(vals[m], sizeof vals[m], "{\"name\":\"user-%" PRId64
+                        "\",\"country\":\"%s\",\"tier\":%d}", i, countries[i % 8],
+                        (int)(i % 4));
+      recs[m] = (log_record_t){.timestamp = -1, .key = keys[m], .key_len = kl,
+                               .value = vals[m], .value_len = vl};
+    }
+    int rc = log_partition_append(pu, recs, m, NULL, &e);
+    if (rc != 0) die_log("append", rc, &e);
+  }
+  if (log_partition_flush(pu, &e) != 0) die_log("flush", -1, &e);
+  int64_t kept = kept_orders(n);
+  double js[MAX_REPS], ss[MAX_REPS];
+  for (int rep = 0; rep < reps; rep++) {
+    char name[64], in[64], out[64], script[1024];
+    snprintf(name, sizeof name, "join-%d", rep);
+    snprintf(in, sizeof in, "j-orders-%d", rep);
+    snprintf(out, sizeof out, "j-out-%d", rep);
+    snprintf(script, sizeof script,
+             "local job = runnel.job(\"%s\")\n"
+             "local users = job:table(\"j-users\", { value = \"json\", store = \"users\" })\n"
+             "job:stream(\"%s\", { value = \"json\" })\n"
+             "   :join(users, " JOINER_SRC ")\n"
+             "   :to(\"%s\", { value = \"json\" })\n"
+             "return job\n",
+             name, in, out);
+    js[rep] = timed_orders_run(log, dir, name, script, in, out, n, (uint64_t)nkeys, n);
+    snprintf(name, sizeof name, "j-stateless-%d", rep);
+    snprintf(in, sizeof in, "j-sorders-%d", rep);
+    snprintf(out, sizeof out, "j-sout-%d", rep);
+    snprintf(script, sizeof script,
+             "local job = runnel.job(\"%s\")\n"
+             "job:stream(\"%s\", { value = \"json\" })\n"
+             "   :filter(" FILTER_SRC ")\n"
+             "   :map(" MAP_SRC ")\n"
+             "   :to(\"%s\", { value = \"json\" })\n"
+             "return job\n",
+             name, in, out);
+    ss[rep] = timed_orders_run(log, dir, name, script, in, out, n, (uint64_t)nkeys, kept);
+  }
+  double jmin, jmax, smin, smax;
+  double jm = median(js, reps, &jmin, &jmax), sm = median(ss, reps, &smin, &smax);
+  printf("                                                    records/s    seconds\n");
+  printf("  stream-table join (every order finds its row)      %9.0f   %8.2f\n", (double)n / jm,
+         jm);
+  printf("  stateless filter + map (a), %4.1f%% kept)            %9.0f   %8.2f\n",
+         100.0 * (double)kept / (double)n, (double)n / sm, sm);
+  double ratio = sm / jm;
+  printf("  ratio join/stateless (records/s): %.2f   target >= %.1f   %s\n", ratio, TARGET_JOIN,
+         ratio >= TARGET_JOIN ? "MET" : "NOT MET");
+  printf("  (join %.2f..%.2f s, stateless %.2f..%.2f s over %d runs; medians above)\n", jmin,
+         jmax, smin, smax, reps);
+}
+
 /* ---- b) stateful ---------------------------------------------------------------------- */
 
 static const char *order_name(key_order_t o) {
@@ -765,7 +923,7 @@ static void bench_windowed(log_t *log, const char *dir, int64_t n, int reps) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: bench_jobs --dir DIR [--records N] [--keys K] [--reps R] [--only abcd]\n");
+  fprintf(stderr, "usage: bench_jobs --dir DIR [--records N] [--keys K] [--reps R] [--only abcdj]\n");
   exit(2);
 }
 
@@ -774,7 +932,7 @@ int main(int argc, char **argv) {
   int64_t n = getenv("BENCH_JOBS_RECORDS") ? atoll(getenv("BENCH_JOBS_RECORDS")) : 1000000;
   int64_t nkeys = 100000;
   int reps = getenv("BENCH_REPS") ? atoi(getenv("BENCH_REPS")) : 3;
-  const char *only = "abcd";
+  const char *only = "abcdj";
   if (getenv("BENCH_JOBS_CACHE_BYTES")) cache_bytes = (size_t)atoll(getenv("BENCH_JOBS_CACHE_BYTES"));
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
@@ -797,6 +955,7 @@ int main(int argc, char **argv) {
   if (strchr(only, 'b')) bench_stateful(log, dir, n, nkeys, reps);
   if (strchr(only, 'c')) bench_restore(log, dir, n);
   if (strchr(only, 'd')) bench_windowed(log, dir, n, reps);
+  if (strchr(only, 'j')) bench_join(log, dir, n, nkeys, reps);
   log_close(log);
   return 0;
 }
