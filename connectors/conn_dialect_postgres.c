@@ -51,6 +51,7 @@ struct conn_jdbc_db {
   pg_cached_t cache[PG_CACHE];
   uint64_t tick;
   unsigned next_name;
+  conn_jdbc_buf_t copy; /* COPY rows not yet handed to libpq */
 };
 
 struct conn_jdbc_rows {
@@ -136,6 +137,7 @@ static void pg_notice(void *arg, const char *message) { (void)arg, (void)message
 static void pg_close(conn_jdbc_db_t *c) {
   if (!c) return;
   for (int i = 0; i < PG_CACHE; i++) free(c->cache[i].sql);
+  conn_jdbc_buf_free(&c->copy);
   PQfinish(c->conn);
   free(c);
 }
@@ -376,42 +378,70 @@ static void pg_copy_value(conn_jdbc_buf_t *b, const conn_jdbc_val_t *v) {
   }
 }
 
-static int pg_copy_in(conn_jdbc_db_t *c, const char *sql, const conn_jdbc_val_t *vals,
-                      size_t nrows, int ncols, char *err, size_t errlen) {
+/* Sends what copy_row buffered; libpq passes it on to the socket (in
+ * blocking mode waiting only while the server is behind). */
+static int pg_copy_flush(conn_jdbc_db_t *c, char *err, size_t errlen) {
+  if (c->copy.oom) return JDBC_E_NOMEM;
+  if (c->copy.len == 0) return JDBC_OK;
+  int ok = PQputCopyData(c->conn, c->copy.p, (int)c->copy.len);
+  conn_jdbc_buf_reset(&c->copy);
+  if (ok != 1) {
+    pg_msg(err, errlen, "COPY: ", PQerrorMessage(c->conn));
+    return JDBC_E_CONN;
+  }
+  return JDBC_OK;
+}
+
+static int pg_copy_begin(conn_jdbc_db_t *c, const char *sql, char *err, size_t errlen) {
   if (PQstatus(c->conn) != CONNECTION_OK) {
     pg_msg(err, errlen, "connection lost: ", PQerrorMessage(c->conn));
     return JDBC_E_CONN;
   }
-  conn_jdbc_buf_t data;
-  conn_jdbc_buf_init(&data);
-  for (size_t r = 0; r < nrows; r++) {
-    for (int i = 0; i < ncols; i++) {
-      if (i) conn_jdbc_buf_add(&data, "\t", 1);
-      pg_copy_value(&data, &vals[r * (size_t)ncols + (size_t)i]);
-    }
-    conn_jdbc_buf_add(&data, "\n", 1);
-  }
-  if (data.oom) {
-    conn_jdbc_buf_free(&data);
-    return JDBC_E_NOMEM;
-  }
+  conn_jdbc_buf_reset(&c->copy);
   PGresult *res = PQexec(c->conn, sql);
-  int rc = JDBC_OK;
   if (PQresultStatus(res) != PGRES_COPY_IN) {
-    rc = pg_fail(c, res, err, errlen);
+    int rc = pg_fail(c, res, err, errlen);
     PQclear(res);
-    conn_jdbc_buf_free(&data);
     return rc;
   }
   PQclear(res);
-  if (PQputCopyData(c->conn, data.p, (int)data.len) != 1 || PQputCopyEnd(c->conn, NULL) != 1) {
+  return JDBC_OK;
+}
+
+/* Rows are formatted into c->copy and sent in pieces of about this size:
+ * the server parses and inserts one piece while the sink parses the next
+ * records (what psql's \copy gets from reading and sending in one loop). */
+#define PG_COPY_PIECE 65536
+
+static int pg_copy_row(conn_jdbc_db_t *c, const conn_jdbc_val_t *vals, int ncols, char *err,
+                       size_t errlen) {
+  for (int i = 0; i < ncols; i++) {
+    if (i) conn_jdbc_buf_add(&c->copy, "\t", 1);
+    pg_copy_value(&c->copy, &vals[i]);
+  }
+  conn_jdbc_buf_add(&c->copy, "\n", 1);
+  if (c->copy.oom) return JDBC_E_NOMEM;
+  return c->copy.len >= PG_COPY_PIECE ? pg_copy_flush(c, err, errlen) : JDBC_OK;
+}
+
+static int pg_copy_end(conn_jdbc_db_t *c, bool abort, char *err, size_t errlen) {
+  int rc = abort ? JDBC_OK : pg_copy_flush(c, err, errlen);
+  conn_jdbc_buf_reset(&c->copy);
+  if (abort || rc != JDBC_OK) {
+    /* The server fails the COPY (and so the transaction) with this. */
+    if (PQputCopyEnd(c->conn, "abandoned by the sink") != 1 && rc == JDBC_OK) {
+      pg_msg(err, errlen, "COPY: ", PQerrorMessage(c->conn));
+      rc = JDBC_E_CONN;
+    }
+  } else if (PQputCopyEnd(c->conn, NULL) != 1) {
     pg_msg(err, errlen, "COPY: ", PQerrorMessage(c->conn));
     rc = JDBC_E_CONN;
   }
-  conn_jdbc_buf_free(&data);
   /* The COPY's own result, then nothing more (drained either way). */
+  PGresult *res;
   while ((res = PQgetResult(c->conn)) != NULL) {
-    if (rc == JDBC_OK && PQresultStatus(res) != PGRES_COMMAND_OK) rc = pg_fail(c, res, err, errlen);
+    if (!abort && rc == JDBC_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+      rc = pg_fail(c, res, err, errlen);
     PQclear(res);
   }
   return rc;
@@ -521,7 +551,9 @@ const conn_jdbc_dialect_t conn_dialect_postgres = {
     .col_name = pg_col_name,
     .col_value = pg_col_value,
     .rows_close = pg_rows_close,
-    .copy_in = pg_copy_in,
+    .copy_begin = pg_copy_begin,
+    .copy_row = pg_copy_row,
+    .copy_end = pg_copy_end,
     .type_name = pg_type_name,
     .columns_sql = "SELECT column_name FROM information_schema.columns "
                    "WHERE table_schema = current_schema() AND table_name = $1 "

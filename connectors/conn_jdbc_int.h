@@ -139,11 +139,19 @@ typedef struct conn_jdbc_dialect {
   void (*col_value)(conn_jdbc_rows_t *rows, int i, conn_jdbc_val_t *v);
   void (*rows_close)(conn_jdbc_rows_t *rows);
 
-  /* Bulk insert of nrows rows of ncols values each (row-major) through
-   * sql, a COPY .. FROM STDIN (conn_jdbc_sql_copy); NULL when the dialect
-   * has none. Same results as exec. */
-  int (*copy_in)(conn_jdbc_db_t *db, const char *sql, const conn_jdbc_val_t *vals, size_t nrows,
-                 int ncols, char *err, size_t errlen);
+  /* Bulk insert through sql, a COPY .. FROM STDIN (conn_jdbc_sql_copy),
+   * streamed: copy_begin starts it; copy_row adds one row of ncols values
+   * (buffered and handed to the server in large pieces as they fill, so
+   * that the server inserts while the caller prepares the next rows);
+   * copy_end sends the rest and returns the COPY's result (abort: the COPY
+   * is cancelled, which fails the transaction; the result is then
+   * JDBC_OK unless the connection is lost). No other call on the
+   * connection between copy_begin and copy_end. NULL when the dialect has
+   * no COPY. Same results as exec. */
+  int (*copy_begin)(conn_jdbc_db_t *db, const char *sql, char *err, size_t errlen);
+  int (*copy_row)(conn_jdbc_db_t *db, const conn_jdbc_val_t *vals, int ncols, char *err,
+                  size_t errlen);
+  int (*copy_end)(conn_jdbc_db_t *db, bool abort, char *err, size_t errlen);
 
   /* The column type auto.create uses for a JSON value of type t; pk: the
    * column is part of the primary key (TEXT keys are fine in both). */

@@ -449,19 +449,28 @@ static int sink_exec_rows(sink_task_t *s, size_t first, int k, char *err, size_t
   return s->d->exec(s->db, s->sql.p, s->params, np, true, NULL, err, errlen);
 }
 
-/* COPY of rows[first, first + k) (same shape). */
-static int sink_copy_rows(sink_task_t *s, size_t first, size_t k, char *err, size_t errlen) {
-  conn_jdbc_row_t *row = &s->rows[first];
-  sink_table_t *t = row->table;
+/* Starts a COPY for rows shaped like row. */
+static int sink_copy_begin(sink_task_t *s, const conn_jdbc_row_t *row, char *err,
+                           size_t errlen) {
+  const sink_table_t *t = row->table;
   conn_jdbc_shape_t shape = {t->name, row->cols, row->ncols, row->nkeys};
   conn_jdbc_buf_reset(&s->sql);
   conn_jdbc_sql_copy(&s->sql, &shape);
   if (s->sql.oom) return JDBC_E_NOMEM;
-  if (sink_params_reserve(s, k * (size_t)row->ncols) != JDBC_OK) return JDBC_E_NOMEM;
-  size_t np = 0;
-  for (size_t r = 0; r < k; r++)
-    for (int i = 0; i < row->ncols; i++) s->params[np++] = s->rows[first + r].vals[i];
-  return s->d->copy_in(s->db, s->sql.p, s->params, k, row->ncols, err, errlen);
+  return s->d->copy_begin(s->db, s->sql.p, err, errlen);
+}
+
+/* COPY of rows[first, first + k) (same shape). */
+static int sink_copy_rows(sink_task_t *s, size_t first, size_t k, char *err, size_t errlen) {
+  int rc = sink_copy_begin(s, &s->rows[first], err, errlen);
+  for (size_t r = 0; rc == JDBC_OK && r < k; r++)
+    rc = s->d->copy_row(s->db, s->rows[first + r].vals, s->rows[first + r].ncols, err, errlen);
+  if (rc == JDBC_E_NOMEM) {
+    char ignored[256];
+    s->d->copy_end(s->db, true, ignored, sizeof ignored);
+    return rc;
+  }
+  return rc == JDBC_OK ? s->d->copy_end(s->db, false, err, errlen) : rc;
 }
 
 /* Statement sizes: a group of k rows runs as statements of these sizes
@@ -503,7 +512,7 @@ static int sink_write_batch(sink_task_t *s, size_t n, char *err, size_t errlen) 
     if (max > SINK_MAX_CHUNK) max = SINK_MAX_CHUNK;
     if (max > s->d->max_params / row->ncols) max = s->d->max_params / row->ncols;
     if (max < 1) max = 1;
-    if (multi && !s->upsert && s->d->copy_in) {
+    if (multi && !s->upsert && s->d->copy_begin) {
       /* Plain inserts into PostgreSQL: one COPY for the whole run of rows
        * of this shape (up to batch.size), the fastest way in. */
       size_t end = i + 1;
@@ -592,6 +601,84 @@ static int sink_transaction(sink_task_t *s, size_t n, bool slow, char *err, size
   return rc;
 }
 
+/* ---- streaming (PostgreSQL plain inserts) ------------------------------------------ */
+
+/* The put's transaction and its COPY start with its first row, and each
+ * row goes to the server as soon as it is parsed, so that the server
+ * inserts while the sink parses (rather than parsing the whole put, then
+ * waiting for the server). Anything the stream can not take (a row of
+ * another shape, a table to create or evolve, a delete, a refused COPY)
+ * abandons it: the COPY is cancelled, the transaction rolled back, and the
+ * put goes the usual way (every row parsed, then sink_transaction). */
+typedef struct {
+  bool ok;                      /* the put may still stream */
+  bool txn;                     /* BEGIN sent */
+  bool open;                    /* a COPY in progress */
+  const conn_jdbc_row_t *shape; /* the open COPY's columns */
+  int64_t rows;                 /* rows in the open COPY */
+} sink_stream_t;
+
+static void sink_stream_abandon(sink_task_t *s, sink_stream_t *st) {
+  char ignored[256];
+  int rc = JDBC_OK;
+  if (st->open) rc = s->d->copy_end(s->db, true, ignored, sizeof ignored);
+  if (st->txn && rc == JDBC_OK) sink_exec_sql(s, "ROLLBACK", ignored, sizeof ignored);
+  st->ok = st->txn = st->open = false;
+}
+
+/* Sends row (parsed, its table checked) to the stream, or abandons the
+ * stream. Returns JDBC_OK, or JDBC_E_CONN / JDBC_E_NOMEM with err (the
+ * put fails or is retried). */
+static int sink_stream_row(sink_task_t *s, sink_stream_t *st, const conn_jdbc_row_t *row,
+                           char *err, size_t errlen) {
+  if (!st->ok || row->op == JDBC_ROW_SKIP) return JDBC_OK;
+  if (row->op != JDBC_ROW_WRITE || (st->open && !sink_same_shape(st->shape, row))) {
+    sink_stream_abandon(s, st);
+    return JDBC_OK;
+  }
+  int rc = JDBC_OK;
+  if (!st->txn) {
+    rc = sink_exec_sql(s, "BEGIN", err, errlen);
+    st->txn = rc == JDBC_OK;
+  } else if (st->rows >= s->batch_size) { /* at most batch.size rows per COPY */
+    st->open = false;
+    rc = s->d->copy_end(s->db, false, err, errlen);
+  }
+  if (rc == JDBC_OK && !st->open) {
+    rc = sink_copy_begin(s, row, err, errlen);
+    st->open = rc == JDBC_OK;
+    st->shape = row;
+    st->rows = 0;
+  }
+  if (rc == JDBC_OK) rc = s->d->copy_row(s->db, row->vals, row->ncols, err, errlen);
+  if (rc == JDBC_OK) {
+    st->rows++;
+    return JDBC_OK;
+  }
+  if (rc == JDBC_E_CONN) { /* the connection is closed next */
+    st->ok = st->txn = st->open = false;
+    return rc;
+  }
+  /* A refused COPY (JDBC_E_DATA) is met again, and handled, the usual
+   * way; out of memory fails the put. */
+  sink_stream_abandon(s, st);
+  return rc == JDBC_E_NOMEM ? rc : JDBC_OK;
+}
+
+/* Ends the stream: the last rows, the offsets, COMMIT. */
+static int sink_stream_commit(sink_task_t *s, sink_stream_t *st, size_t n, char *err,
+                              size_t errlen) {
+  st->open = st->txn = false;
+  int rc = s->d->copy_end(s->db, false, err, errlen);
+  if (rc == JDBC_OK) rc = sink_offsets_write(s, n, err, errlen);
+  if (rc == JDBC_OK) rc = sink_exec_sql(s, "COMMIT", err, errlen);
+  if (rc != JDBC_OK) {
+    char ignored[256];
+    sink_exec_sql(s, "ROLLBACK", ignored, sizeof ignored);
+  }
+  return rc;
+}
+
 static void sink_rows_free(sink_task_t *s, size_t n) {
   for (size_t i = 0; i < n; i++) conn_jdbc_row_free(&s->rows[i]);
   conn_jdbc_pool_reset(&s->pool);
@@ -629,6 +716,7 @@ static int sink_put(void *task, const conn_record_t *records, size_t n, char *er
   }
   memset(s->rows, 0, n * sizeof *s->rows);
   int ret = CONN_OK;
+  sink_stream_t st = {.ok = s->d->copy_begin && !s->upsert && !s->update};
   /* Records to rows; tables created or evolved as needed. */
   const conn_jdbc_row_t *checked = NULL; /* the last row whose columns exist */
   for (size_t i = 0; i < n && ret == CONN_OK; i++) {
@@ -643,9 +731,14 @@ static int sink_put(void *task, const conn_record_t *records, size_t n, char *er
         rc = sink_table_for(s, records[i].topic, &t);
       row->table = t;
       /* Rows shaped like the last checked one need no second look. */
-      if (rc == JDBC_OK && !(checked && sink_same_shape(checked, row)))
+      if (rc == JDBC_OK && !(checked && sink_same_shape(checked, row))) {
+        sink_stream_abandon(s, &st); /* the look may need the connection */
         rc = sink_table_prepare(s, row, reason, sizeof reason, err, errlen);
-      if (rc == JDBC_OK) checked = row;
+      }
+      if (rc == JDBC_OK) {
+        checked = row;
+        rc = sink_stream_row(s, &st, row, err, errlen);
+      }
     }
     if (rc == JDBC_BAD_RECORD) {
       row->op = JDBC_ROW_SKIP;
@@ -663,8 +756,10 @@ static int sink_put(void *task, const conn_record_t *records, size_t n, char *er
       ret = CONN_E_FAIL;
     }
   }
+  if (ret != CONN_OK && s->db) sink_stream_abandon(s, &st);
   if (ret == CONN_OK) {
-    rc = sink_transaction(s, n, false, err, errlen);
+    rc = st.txn ? sink_stream_commit(s, &st, n, err, errlen)
+                 : sink_transaction(s, n, false, err, errlen);
     if (rc == JDBC_E_DATA) {
       conn_ctx_log(s->ctx, 3, "batch refused (%s); writing it row by row", err);
       rc = sink_transaction(s, n, true, err, errlen);
