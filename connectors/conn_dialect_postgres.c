@@ -343,13 +343,17 @@ static int pg_exec(conn_jdbc_db_t *c, const char *sql, const conn_jdbc_val_t *pa
   return JDBC_OK;
 }
 
+/* The bytes COPY's text format escapes. */
+static const bool pg_copy_special[256] = {['\\'] = true, ['\t'] = true, ['\n'] = true,
+                                          ['\r'] = true};
+
 /* One value in COPY's text format: \N for NULL; backslash, tab, newline
  * and carriage return escaped in text. */
 static void pg_copy_value(conn_jdbc_buf_t *b, const conn_jdbc_val_t *v) {
   char num[40];
   switch (v->type) {
   case JDBC_INT:
-    conn_jdbc_buf_add(b, num, (size_t)snprintf(num, sizeof num, "%lld", (long long)v->i));
+    conn_jdbc_buf_add_i64(b, v->i);
     return;
   case JDBC_BOOL:
     conn_jdbc_buf_add(b, v->i ? "t" : "f", 1);
@@ -364,7 +368,7 @@ static void pg_copy_value(conn_jdbc_buf_t *b, const conn_jdbc_val_t *v) {
     const char *p = v->s, *end = v->s + v->len;
     while (p < end) {
       const char *q = p;
-      while (q < end && *q != '\\' && *q != '\t' && *q != '\n' && *q != '\r') q++;
+      while (q < end && !pg_copy_special[(unsigned char)*q]) q++;
       conn_jdbc_buf_add(b, p, (size_t)(q - p));
       if (q == end) break;
       conn_jdbc_buf_adds(b, *q == '\\' ? "\\\\" : *q == '\t' ? "\\t" : *q == '\n' ? "\\n" : "\\r");

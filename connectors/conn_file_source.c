@@ -404,13 +404,21 @@ static int conn_file_emit(file_source_t *s, file_follower_t *f, const char *text
              f->path, f->line, len);
     return CONN_E_FAIL;
   }
-  snprintf(err, errlen, "out of memory"); /* the only failure from here on */
   conn_record_t *r = conn_batch_add(out);
-  if (!r)
+  if (!r) {
+    snprintf(err, errlen, "out of memory");
     return CONN_E_FAIL;
+  }
+  /* {"position":<pos>,"inode":<ino>}, without printf: once per line. */
   char offset[96];
-  snprintf(offset, sizeof offset, "{\"position\":%" PRId64 ",\"inode\":%llu}", f->pos,
-           (unsigned long long)f->ino);
+  size_t ol = sizeof "{\"position\":" - 1;
+  memcpy(offset, "{\"position\":", ol);
+  ol += conn_fmt_i64(offset + ol, f->pos);
+  memcpy(offset + ol, ",\"inode\":", sizeof ",\"inode\":" - 1);
+  ol += sizeof ",\"inode\":" - 1;
+  ol += conn_fmt_u64(offset + ol, (uint64_t)f->ino);
+  offset[ol++] = '}';
+  offset[ol] = '\0';
   if (conn_record_set_topic(r, s->topic) != 0 ||
       conn_record_set_value(r, text, (int32_t)len) != 0 ||
       (r->source_partition = strdup(f->partition)) == NULL ||
@@ -439,6 +447,7 @@ static int conn_file_emit(file_source_t *s, file_follower_t *f, const char *text
   if (rc == 1)
     return 1;
 fail: /* the batch holds only whole records */
+  snprintf(err, errlen, "out of memory"); /* the only failure after the checks above */
   conn_record_clear(r);
   out->count--;
   return CONN_E_FAIL;

@@ -49,6 +49,12 @@ char *conn_json_text(yajl_val v, size_t *len);
  * from v. */
 const char *conn_json_scalar(yajl_val v);
 
+/* Writes the decimal text of v (what printf's %lld writes, at most 20
+ * bytes, no NUL) at dst; returns its length. By hand, without printf: it
+ * runs per record (source offsets, COPY text). */
+size_t conn_fmt_i64(char *dst, int64_t v);
+size_t conn_fmt_u64(char *dst, uint64_t v);
+
 /* The member key of object obj, or NULL (also when obj is not an object).
  * A dotted key is looked up as given, not as a path. */
 yajl_val conn_json_member(yajl_val obj, const char *key);

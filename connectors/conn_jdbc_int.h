@@ -75,6 +75,8 @@ void conn_jdbc_buf_free(conn_jdbc_buf_t *b);
 void conn_jdbc_buf_reset(conn_jdbc_buf_t *b);
 void conn_jdbc_buf_add(conn_jdbc_buf_t *b, const char *s, size_t len);
 void conn_jdbc_buf_adds(conn_jdbc_buf_t *b, const char *s);
+/* The decimal text of v (what printf("%lld") writes). */
+void conn_jdbc_buf_add_i64(conn_jdbc_buf_t *b, int64_t v);
 void conn_jdbc_buf_addf(conn_jdbc_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

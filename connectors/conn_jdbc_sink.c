@@ -388,7 +388,7 @@ static int sink_offsets_write(sink_task_t *s, size_t n, char *err, size_t errlen
     bool later = false;
     for (size_t j = i + 1; j < n && !later; j++) {
       const conn_record_t *q = s->rows[j].rec;
-      later = q->partition == r->partition && strcmp(q->topic, r->topic) == 0;
+      later = q->partition == r->partition && (q->topic == r->topic || !strcmp(q->topic, r->topic));
     }
     if (later) continue;
     conn_jdbc_val_t p[4] = {
@@ -725,7 +725,8 @@ static int sink_put(void *task, const conn_record_t *records, size_t n, char *er
     rc = conn_jdbc_row_parse(&s->pool, &s->pk, &records[i], row, reason, sizeof reason);
     if (rc == 0) {
       sink_table_t *t = NULL;
-      if (checked && strcmp(checked->rec->topic, records[i].topic) == 0)
+      if (checked && (checked->rec->topic == records[i].topic ||
+                      strcmp(checked->rec->topic, records[i].topic) == 0))
         t = checked->table;
       else
         rc = sink_table_for(s, records[i].topic, &t);

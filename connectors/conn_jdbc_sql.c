@@ -52,6 +52,11 @@ void conn_jdbc_buf_add(conn_jdbc_buf_t *b, const char *s, size_t len) {
   b->p[b->len] = '\0';
 }
 
+void conn_jdbc_buf_add_i64(conn_jdbc_buf_t *b, int64_t v) {
+  char tmp[24];
+  conn_jdbc_buf_add(b, tmp, conn_fmt_i64(tmp, v));
+}
+
 void conn_jdbc_buf_adds(conn_jdbc_buf_t *b, const char *s) { conn_jdbc_buf_add(b, s, strlen(s)); }
 
 void conn_jdbc_buf_addf(conn_jdbc_buf_t *b, const char *fmt, ...) {

@@ -157,3 +157,20 @@ yajl_val conn_json_member(yajl_val obj, const char *key) {
       return obj->u.object.values[i];
   return NULL;
 }
+
+size_t conn_fmt_u64(char *dst, uint64_t u) {
+  char tmp[24];
+  size_t i = sizeof tmp;
+  do {
+    tmp[--i] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  memcpy(dst, tmp + i, sizeof tmp - i);
+  return sizeof tmp - i;
+}
+
+size_t conn_fmt_i64(char *dst, int64_t v) {
+  if (v >= 0) return conn_fmt_u64(dst, (uint64_t)v);
+  dst[0] = '-';
+  return 1 + conn_fmt_u64(dst + 1, 0 - (uint64_t)v);
+}

@@ -125,10 +125,17 @@ typedef struct {
   size_t ntps;
   int efd;
   int64_t last_assign, last_commit;
-  conn_record_t *recs;  /* the current batch as read */
+  conn_record_t *recs;  /* the current batch as read: views into arena */
   size_t nrecs, cap;
-  conn_record_t *out;   /* pointers into recs are not stable: a copy list */
+  conn_record_t *out;   /* what put gets: views (no transforms) or owned
+                           copies (out_owned, made by the transforms) */
   size_t nout;
+  bool out_owned;
+  struct sink_chunk {   /* the batch's bytes, in chunks that never move */
+    char *p;
+    size_t used, cap;
+  } *chunks;
+  size_t nchunks, chunk;
   size_t *tp_of;        /* recs[i] came from tps[tp_of[i]] */
   int64_t *off_of;      /* ... at this offset (recs may be moved to out) */
 } sink_t;
@@ -221,27 +228,79 @@ static void sink_apply_seeks(sink_t *s) {
 
 /* ---- reading a batch ------------------------------------------------------ */
 
-static int sink_copy(conn_record_t *dst, const char *topic, int32_t partition,
+/* The bytes of one batch (keys, values, headers) live in chunks of at
+ * least SINK_CHUNK bytes that are reused from batch to batch: reading a
+ * record costs memcpys, not a malloc and a free per field. */
+#define SINK_CHUNK (1u << 20)
+
+static void *sink_alloc(sink_t *s, size_t len) {
+  len = (len + 7) & ~(size_t)7; /* keeps conn_header_t arrays aligned */
+  while (s->chunk < s->nchunks) {
+    struct sink_chunk *c = &s->chunks[s->chunk];
+    if (c->cap - c->used >= len) {
+      c->used += len;
+      return c->p + c->used - len;
+    }
+    if (++s->chunk < s->nchunks) s->chunks[s->chunk].used = 0;
+  }
+  struct sink_chunk *g = realloc(s->chunks, (s->nchunks + 1) * sizeof *g);
+  if (!g) return NULL;
+  s->chunks = g;
+  size_t cap = len > SINK_CHUNK ? len : SINK_CHUNK;
+  if (!(g[s->nchunks].p = malloc(cap))) return NULL;
+  g[s->nchunks] = (struct sink_chunk){g[s->nchunks].p, len, cap};
+  s->chunk = s->nchunks++;
+  return g[s->chunk].p;
+}
+
+static void sink_alloc_reset(sink_t *s) {
+  s->chunk = 0;
+  if (s->nchunks) s->chunks[0].used = 0;
+}
+
+static void *sink_dup(sink_t *s, const void *p, int32_t len) {
+  if (!p || len < 0) return NULL;
+  char *d = sink_alloc(s, (size_t)len + 1);
+  if (d) {
+    memcpy(d, p, (size_t)len);
+    d[len] = '\0';
+  }
+  return d;
+}
+
+/* dst becomes a view of rec: its bytes copied into the batch's chunks,
+ * topic borrowed from the assignment. Never conn_record_clear'ed. */
+static int sink_view(sink_t *s, conn_record_t *dst, char *topic, int32_t partition,
                      const log_record_t *rec) {
-  conn_record_init(dst);
-  dst->partition = partition;
-  dst->offset = rec->offset;
-  dst->timestamp = rec->timestamp;
-  if (conn_record_set_topic(dst, topic) != 0 ||
-      conn_record_set_key(dst, rec->key, rec->key_len) != 0 ||
-      conn_record_set_value(dst, rec->value, rec->value_len) != 0)
-    return -ENOMEM;
+  *dst = (conn_record_t){.topic = topic, .partition = partition, .offset = rec->offset,
+                         .timestamp = rec->timestamp, .key_len = -1, .value_len = -1};
+  if (rec->key && rec->key_len >= 0) {
+    if (!(dst->key = sink_dup(s, rec->key, rec->key_len))) return -ENOMEM;
+    dst->key_len = rec->key_len;
+  }
+  if (rec->value && rec->value_len >= 0) {
+    if (!(dst->value = sink_dup(s, rec->value, rec->value_len))) return -ENOMEM;
+    dst->value_len = rec->value_len;
+  }
+  int32_t nh = 0;
+  for (int32_t h = 0; h < rec->header_count; h++)
+    nh += !(rec->headers[h].key_len == (int32_t)sizeof CONNECT_SOURCE_HEADER - 1 &&
+            !memcmp(rec->headers[h].key, CONNECT_SOURCE_HEADER, sizeof CONNECT_SOURCE_HEADER - 1));
+  if (nh == 0) return 0;
+  if (!(dst->headers = sink_alloc(s, (size_t)nh * sizeof *dst->headers))) return -ENOMEM;
   for (int32_t h = 0; h < rec->header_count; h++) {
+    const log_header_t *lh = &rec->headers[h];
     /* The framework's own source header is not the sink's business. */
-    if (rec->headers[h].key_len == (int32_t)sizeof CONNECT_SOURCE_HEADER - 1 &&
-        !memcmp(rec->headers[h].key, CONNECT_SOURCE_HEADER, sizeof CONNECT_SOURCE_HEADER - 1))
+    if (lh->key_len == (int32_t)sizeof CONNECT_SOURCE_HEADER - 1 &&
+        !memcmp(lh->key, CONNECT_SOURCE_HEADER, sizeof CONNECT_SOURCE_HEADER - 1))
       continue;
-    char key[256];
-    int32_t kl = rec->headers[h].key_len < 255 ? rec->headers[h].key_len : 255;
-    memcpy(key, rec->headers[h].key, (size_t)kl);
-    key[kl] = '\0';
-    if (conn_record_add_header(dst, key, rec->headers[h].value, rec->headers[h].value_len) != 0)
-      return -ENOMEM;
+    conn_header_t *ch = &dst->headers[dst->header_count++];
+    *ch = (conn_header_t){.key = sink_dup(s, lh->key, lh->key_len), .value_len = -1};
+    if (!ch->key) return -ENOMEM;
+    if (lh->value && lh->value_len >= 0) {
+      if (!(ch->value = sink_dup(s, lh->value, lh->value_len))) return -ENOMEM;
+      ch->value_len = lh->value_len;
+    }
   }
   return 0;
 }
@@ -276,10 +335,8 @@ static int sink_read(sink_t *s, char *err, size_t errlen) {
         return n;
       }
       if (n == 0) break;
-      if (sink_copy(&s->recs[s->nrecs], tp->topic, tp->partition, &rec) != 0) {
-        conn_record_clear(&s->recs[s->nrecs]);
+      if (sink_view(s, &s->recs[s->nrecs], tp->topic, tp->partition, &rec) != 0)
         return -ENOMEM;
-      }
       s->off_of[s->nrecs] = rec.offset;
       s->tp_of[s->nrecs++] = i;
       got++;
@@ -289,9 +346,11 @@ static int sink_read(sink_t *s, char *err, size_t errlen) {
 }
 
 static void sink_clear(sink_t *s) {
-  for (size_t i = 0; i < s->nrecs; i++) conn_record_clear(&s->recs[i]);
+  if (s->out_owned)
+    for (size_t i = 0; i < s->nout; i++) conn_record_clear(&s->out[i]);
   s->nrecs = 0;
   s->nout = 0;
+  sink_alloc_reset(s);
 }
 
 /* Converters and transforms: s->out gets the records to put (moved out of
@@ -299,6 +358,7 @@ static void sink_clear(sink_t *s) {
 static int sink_prepare(sink_t *s, char *err, size_t errlen) {
   connect_task_t *t = s->t;
   s->nout = 0;
+  s->out_owned = t->chain != NULL;
   for (size_t i = 0; i < s->nrecs; i++) {
     conn_record_t *r = &s->recs[i];
     char why[512];
@@ -313,9 +373,8 @@ static int sink_prepare(sink_t *s, char *err, size_t errlen) {
     }
     conn_record_t tmp;
     conn_record_init(&tmp);
-    if (!stage && !t->chain) { /* nothing changes it: move, do not copy */
+    if (!stage && !t->chain) { /* nothing changes it: put gets the view */
       s->out[s->nout++] = *r;
-      conn_record_init(r);
       continue;
     }
     if (!stage && conn_record_copy(&tmp, r) != 0) return -1;
@@ -455,7 +514,6 @@ void connect_sink_run(connect_task_t *t) {
     if (s.nrecs > 0) {
       if (t->m.read) metrics_add(t->m.read, (double)s.nrecs);
       if (sink_prepare(&s, err, sizeof err) != 0) {
-        for (size_t i = 0; i < s.nout; i++) conn_record_clear(&s.out[i]);
         sink_clear(&s);
         failed = true;
         break;
@@ -465,7 +523,6 @@ void connect_sink_run(connect_task_t *t) {
         if (t->m.put) metrics_add(t->m.put, (double)s.nout);
         if (t->m.batches) metrics_add(t->m.batches, 1);
       }
-      for (size_t i = 0; i < s.nout; i++) conn_record_clear(&s.out[i]);
       if (rc == CONN_OK) /* every read record is handled: advance */
         for (size_t i = 0; i < s.nrecs; i++) s.tps[s.tp_of[i]].pos = s.off_of[i] + 1;
       sink_clear(&s);
@@ -511,6 +568,8 @@ out:
   free(s.tps);
   free(s.recs);
   free(s.out);
+  for (size_t i = 0; i < s.nchunks; i++) free(s.chunks[i].p);
+  free(s.chunks);
   free(s.tp_of);
   free(s.off_of);
   if (s.efd >= 0) close(s.efd);
