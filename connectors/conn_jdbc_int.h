@@ -141,7 +141,8 @@ typedef struct conn_jdbc_dialect {
   void (*col_value)(conn_jdbc_rows_t *rows, int i, conn_jdbc_val_t *v);
   void (*rows_close)(conn_jdbc_rows_t *rows);
 
-  /* Bulk insert through sql, a COPY .. FROM STDIN (conn_jdbc_sql_copy),
+  /* Bulk insert through sql, a COPY .. FROM STDIN (conn_jdbc_sql_copy,
+   * possibly after other statements without parameters: "BEGIN; COPY ..."),
    * streamed: copy_begin starts it; copy_row adds one row of ncols values
    * (buffered and handed to the server in large pieces as they fill, so
    * that the server inserts while the caller prepares the next rows);

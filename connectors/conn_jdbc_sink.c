@@ -449,12 +449,14 @@ static int sink_exec_rows(sink_task_t *s, size_t first, int k, char *err, size_t
   return s->d->exec(s->db, s->sql.p, s->params, np, true, NULL, err, errlen);
 }
 
-/* Starts a COPY for rows shaped like row. */
-static int sink_copy_begin(sink_task_t *s, const conn_jdbc_row_t *row, char *err,
+/* Starts a COPY for rows shaped like row; with begin, the transaction too,
+ * in the same round trip ("BEGIN; COPY ..", one simple query). */
+static int sink_copy_begin(sink_task_t *s, const conn_jdbc_row_t *row, bool begin, char *err,
                            size_t errlen) {
   const sink_table_t *t = row->table;
   conn_jdbc_shape_t shape = {t->name, row->cols, row->ncols, row->nkeys};
   conn_jdbc_buf_reset(&s->sql);
+  if (begin) conn_jdbc_buf_adds(&s->sql, "BEGIN; ");
   conn_jdbc_sql_copy(&s->sql, &shape);
   if (s->sql.oom) return JDBC_E_NOMEM;
   return s->d->copy_begin(s->db, s->sql.p, err, errlen);
@@ -462,7 +464,7 @@ static int sink_copy_begin(sink_task_t *s, const conn_jdbc_row_t *row, char *err
 
 /* COPY of rows[first, first + k) (same shape). */
 static int sink_copy_rows(sink_task_t *s, size_t first, size_t k, char *err, size_t errlen) {
-  int rc = sink_copy_begin(s, &s->rows[first], err, errlen);
+  int rc = sink_copy_begin(s, &s->rows[first], false, err, errlen);
   for (size_t r = 0; rc == JDBC_OK && r < k; r++)
     rc = s->d->copy_row(s->db, s->rows[first + r].vals, s->rows[first + r].ncols, err, errlen);
   if (rc == JDBC_E_NOMEM) {
@@ -637,15 +639,14 @@ static int sink_stream_row(sink_task_t *s, sink_stream_t *st, const conn_jdbc_ro
     return JDBC_OK;
   }
   int rc = JDBC_OK;
-  if (!st->txn) {
-    rc = sink_exec_sql(s, "BEGIN", err, errlen);
-    st->txn = rc == JDBC_OK;
-  } else if (st->rows >= s->batch_size) { /* at most batch.size rows per COPY */
+  bool begin = !st->txn;
+  st->txn = true; /* also when the COPY fails: ROLLBACK is harmless then */
+  if (st->open && st->rows >= s->batch_size) { /* at most batch.size rows per COPY */
     st->open = false;
     rc = s->d->copy_end(s->db, false, err, errlen);
   }
   if (rc == JDBC_OK && !st->open) {
-    rc = sink_copy_begin(s, row, err, errlen);
+    rc = sink_copy_begin(s, row, begin, err, errlen);
     st->open = rc == JDBC_OK;
     st->shape = row;
     st->rows = 0;
