@@ -145,6 +145,52 @@ static int topo_l_wstore_put(lua_State *L) {
   return 0;
 }
 
+static int64_t topo_be64(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+  return (int64_t)v;
+}
+
+static void topo_put_be64(unsigned char *p, int64_t x) {
+  uint64_t v = (uint64_t)x;
+  for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (unsigned char)v;
+}
+
+/* runnel._wcount_add(index, key_bytes, start, end, ts) -> new, old, window_ts:
+ * adds one to a count window (value: 8-byte timestamp, 8-byte count, both
+ * big-endian, as the DSL's wval_enc writes them) in one call; old is nil
+ * for a new window. The fast path of tumbling and hopping count(). */
+static int topo_l_wcount_add(lua_State *L) {
+  topo_ctx_t *ctx = topo_ctx(L);
+  store_t *s = topo_l_store(L, ctx);
+  size_t klen;
+  const char *key = luaL_checklstring(L, 2, &klen);
+  int64_t start = luaL_checkinteger(L, 3), end = luaL_checkinteger(L, 4);
+  int64_t ts = luaL_checkinteger(L, 5);
+  const void *val;
+  size_t vlen;
+  int rc = store_window_get(s, key, klen, start, end, &val, &vlen);
+  if (rc < 0) return luaL_error(L, "store %s: read failed (%d)", store_name(s), rc);
+  int64_t wts = ts, old = 0;
+  int found = rc == 1;
+  if (found) {
+    if (vlen != 16) return luaL_error(L, "store %s: not a count window value", store_name(s));
+    int64_t t = topo_be64(val);
+    old = topo_be64((const unsigned char *)val + 8);
+    if (t > wts) wts = t;
+  }
+  unsigned char buf[16];
+  topo_put_be64(buf, wts);
+  topo_put_be64(buf + 8, old + 1);
+  rc = store_window_put(s, key, klen, start, end, buf, sizeof buf);
+  if (rc < 0) return luaL_error(L, "store %s: write failed (%d)", store_name(s), rc);
+  lua_pushinteger(L, old + 1);
+  if (found) lua_pushinteger(L, old);
+  else lua_pushnil(L);
+  lua_pushinteger(L, wts);
+  return 3;
+}
+
 typedef struct {
   lua_State *L;
   int n;
@@ -374,6 +420,7 @@ static void topo_register(lua_State *L, topo_ctx_t *ctx) {
       {"_wstore_get", topo_l_wstore_get},
       {"_wstore_put", topo_l_wstore_put},
       {"_wstore_fetch", topo_l_wstore_fetch},
+      {"_wcount_add", topo_l_wcount_add},
       {"_store_range", topo_l_store_range},
       {"_stream_time", topo_l_stream_time},
       {"_window_time", topo_l_window_time},

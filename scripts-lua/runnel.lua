@@ -19,6 +19,7 @@
 --   runnel._wstore_put(store_index, key_bytes, start, end, value_bytes_or_nil)
 --   runnel._wstore_fetch(store_index, key_bytes, start_from, start_to)
 --     -> { start1, end1, value1, start2, ... } (window stores; see store.h)
+--   runnel._wcount_add(store_index, key_bytes, start, end, ts) -> new, old, window_ts
 --   runnel._store_range(store_index, from_bytes, to_bytes, limit) -> { k1, v1, ... }
 --   runnel._stream_time() -> the task's stream time (ms, -1 before any record)
 --   runnel._window_time() -> record timestamp, stream time (one call)
@@ -1621,6 +1622,7 @@ end
 local spack, sunpack, ssub = string.pack, string.unpack, string.sub
 local wstore_get, wstore_put, wstore_fetch = runnel._wstore_get, runnel._wstore_put,
                                              runnel._wstore_fetch
+local wcount_add = runnel._wcount_add
 local stream_time, late_drop, window_time = runnel._stream_time, runnel._late,
                                            runnel._window_time
 local rec_ts, set_ts = runnel.record.timestamp, runnel.record.set_timestamp
@@ -1689,12 +1691,17 @@ local function fixed_windows(node, nxt)
       local e = s + size
       if e > close then
         accepted = true
-        local old, wts = wval_dec(wstore_get(idx, kb, s, e), count)
-        local agg = old
-        if wts == nil then agg = init(); wts = ts elseif ts > wts then wts = ts end
-        local new = fn(k, v, agg)
-        wstore_put(idx, kb, s, e, wval_enc(new, wts, count))
-        forward(nxt, k, s, e, new, old, wts, ts)
+        if count then -- one C call: get, add one, put (same bytes as wval_enc)
+          local new, old, wts = wcount_add(idx, kb, s, e, ts)
+          forward(nxt, k, s, e, new, old, wts, ts)
+        else
+          local old, wts = wval_dec(wstore_get(idx, kb, s, e), count)
+          local agg = old
+          if wts == nil then agg = init(); wts = ts elseif ts > wts then wts = ts end
+          local new = fn(k, v, agg)
+          wstore_put(idx, kb, s, e, wval_enc(new, wts, count))
+          forward(nxt, k, s, e, new, old, wts, ts)
+        end
       end
       s = s + adv
     end
