@@ -451,6 +451,87 @@ static int pg_copy_end(conn_jdbc_db_t *c, bool abort, char *err, size_t errlen) 
   return rc;
 }
 
+/* count runs of sql (prepared) with n parameters each, then COMMIT, in one
+ * round trip (libpq's pipeline mode): a put's offsets and its COMMIT do not
+ * each wait for the server. After an error the rest of the pipeline is
+ * skipped by the server (the transaction stays open, failed: the caller
+ * rolls back). */
+static int pg_exec_commit(conn_jdbc_db_t *c, const char *sql, const conn_jdbc_val_t *params,
+                          int n, int count, char *err, size_t errlen) {
+  if (PQstatus(c->conn) != CONNECTION_OK) {
+    pg_msg(err, errlen, "connection lost: ", PQerrorMessage(c->conn));
+    return JDBC_E_CONN;
+  }
+  const char *name = NULL;
+  int rc = count > 0 ? pg_prepared(c, sql, n, &name, err, errlen) : JDBC_OK;
+  if (rc != JDBC_OK) return rc;
+  if (PQenterPipelineMode(c->conn) != 1) {
+    pg_msg(err, errlen, "pipeline: ", PQerrorMessage(c->conn));
+    return JDBC_E_CONN;
+  }
+  int sent = 0;
+  for (int k = 0; rc == JDBC_OK && k < count; k++) {
+    pg_params_t pp;
+    rc = pg_params(&pp, params + (size_t)k * (size_t)n, n);
+    if (rc == JDBC_OK && PQsendQueryPrepared(c->conn, name, n, pp.values, NULL, NULL, 0) != 1) {
+      pg_msg(err, errlen, "", PQerrorMessage(c->conn));
+      rc = JDBC_E_CONN;
+    }
+    pg_params_free(&pp);
+    if (rc == JDBC_OK) sent++;
+  }
+  if (rc == JDBC_OK) {
+    if (PQsendQueryParams(c->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1) {
+      pg_msg(err, errlen, "", PQerrorMessage(c->conn));
+      rc = JDBC_E_CONN;
+    } else {
+      sent++;
+    }
+  }
+  if (PQpipelineSync(c->conn) != 1) {
+    /* Nothing to wait for: the connection is closed by the caller. */
+    if (rc == JDBC_OK) pg_msg(err, errlen, "", PQerrorMessage(c->conn));
+    return JDBC_E_CONN;
+  }
+  /* Each statement's result then NULL; then the sync point. */
+  for (int k = 0; k < sent && PQstatus(c->conn) == CONNECTION_OK; k++) {
+    PGresult *res = PQgetResult(c->conn);
+    if (!res) break;
+    ExecStatusType st = PQresultStatus(res);
+    if (rc == JDBC_OK && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      if (st == PGRES_PIPELINE_ABORTED) {
+        snprintf(err, errlen, "postgresql: pipeline aborted");
+        rc = JDBC_E_DATA;
+      } else {
+        rc = pg_fail(c, res, err, errlen);
+      }
+    }
+    PQclear(res);
+    while ((res = PQgetResult(c->conn)) != NULL) PQclear(res);
+  }
+  for (;;) {
+    if (PQstatus(c->conn) != CONNECTION_OK) {
+      if (rc == JDBC_OK) pg_msg(err, errlen, "connection lost: ", PQerrorMessage(c->conn));
+      return JDBC_E_CONN;
+    }
+    PGresult *res = PQgetResult(c->conn);
+    if (!res) continue; /* between results */
+    ExecStatusType st = PQresultStatus(res);
+    PQclear(res);
+    if (st == PGRES_PIPELINE_SYNC) break;
+    if (st == PGRES_FATAL_ERROR) {
+      if (rc == JDBC_OK) pg_msg(err, errlen, "", PQerrorMessage(c->conn));
+      if (rc == JDBC_OK) rc = JDBC_E_CONN;
+      if (PQstatus(c->conn) != CONNECTION_OK) return rc;
+    }
+  }
+  if (PQexitPipelineMode(c->conn) != 1 && rc == JDBC_OK) {
+    pg_msg(err, errlen, "pipeline: ", PQerrorMessage(c->conn));
+    rc = JDBC_E_CONN;
+  }
+  return rc;
+}
+
 static int pg_query(conn_jdbc_db_t *c, const char *sql, const conn_jdbc_val_t *params, int n,
                     conn_jdbc_rows_t **out, char *err, size_t errlen) {
   *out = NULL;
@@ -558,6 +639,7 @@ const conn_jdbc_dialect_t conn_dialect_postgres = {
     .copy_begin = pg_copy_begin,
     .copy_row = pg_copy_row,
     .copy_end = pg_copy_end,
+    .exec_commit = pg_exec_commit,
     .type_name = pg_type_name,
     .columns_sql = "SELECT column_name FROM information_schema.columns "
                    "WHERE table_schema = current_schema() AND table_name = $1 "

@@ -156,6 +156,12 @@ typedef struct conn_jdbc_dialect {
                   size_t errlen);
   int (*copy_end)(conn_jdbc_db_t *db, bool abort, char *err, size_t errlen);
 
+  /* Runs sql (cached like exec) count times, with n of params each
+   * (row-major), then COMMIT, without waiting for the server between them.
+   * NULL: the caller runs them one by one. Same results as exec. */
+  int (*exec_commit)(conn_jdbc_db_t *db, const char *sql, const conn_jdbc_val_t *params, int n,
+                     int count, char *err, size_t errlen);
+
   /* The column type auto.create uses for a JSON value of type t; pk: the
    * column is part of the primary key (TEXT keys are fine in both). */
   const char *(*type_name)(conn_jdbc_type_t t);

@@ -374,13 +374,18 @@ static int sink_offsets_init(sink_task_t *s, char *err, size_t errlen) {
   return JDBC_OK;
 }
 
-/* Writes the highest offset of each (topic, partition) of the put. */
-static int sink_offsets_write(sink_task_t *s, size_t n, char *err, size_t errlen) {
+static int sink_params_reserve(sink_task_t *s, size_t n);
+static int sink_exec_sql(sink_task_t *s, const char *sql, char *err, size_t errlen);
+
+/* Writes the highest offset of each (topic, partition) of the put, then
+ * COMMITs: in one round trip where the dialect can (exec_commit). */
+static int sink_offsets_commit(sink_task_t *s, size_t n, char *err, size_t errlen) {
   conn_jdbc_shape_t shape = {CONN_JDBC_OFFSETS_TABLE, conn_jdbc_offsets_cols, 4, 3};
   conn_jdbc_buf_reset(&s->sql);
   conn_jdbc_sql_insert(&s->sql, s->d, &shape, 1, true);
   if (s->sql.oom) return JDBC_E_NOMEM;
   const char *name = conn_ctx_name(s->ctx);
+  int count = 0;
   for (size_t i = 0; i < n; i++) {
     const conn_record_t *r = s->rows[i].rec;
     if (r->offset < 0) continue;
@@ -391,16 +396,19 @@ static int sink_offsets_write(sink_task_t *s, size_t n, char *err, size_t errlen
       later = q->partition == r->partition && (q->topic == r->topic || !strcmp(q->topic, r->topic));
     }
     if (later) continue;
-    conn_jdbc_val_t p[4] = {
-        {.type = JDBC_TEXT, .s = name, .len = strlen(name)},
-        {.type = JDBC_TEXT, .s = r->topic, .len = strlen(r->topic)},
-        {.type = JDBC_INT, .i = r->partition},
-        {.type = JDBC_INT, .i = r->offset},
-    };
-    int rc = s->d->exec(s->db, s->sql.p, p, 4, true, NULL, err, errlen);
+    if (sink_params_reserve(s, (size_t)(count + 1) * 4) != JDBC_OK) return JDBC_E_NOMEM;
+    conn_jdbc_val_t *p = &s->params[(size_t)count++ * 4];
+    p[0] = (conn_jdbc_val_t){.type = JDBC_TEXT, .s = name, .len = strlen(name)};
+    p[1] = (conn_jdbc_val_t){.type = JDBC_TEXT, .s = r->topic, .len = strlen(r->topic)};
+    p[2] = (conn_jdbc_val_t){.type = JDBC_INT, .i = r->partition};
+    p[3] = (conn_jdbc_val_t){.type = JDBC_INT, .i = r->offset};
+  }
+  if (s->d->exec_commit) return s->d->exec_commit(s->db, s->sql.p, s->params, 4, count, err, errlen);
+  for (int k = 0; k < count; k++) {
+    int rc = s->d->exec(s->db, s->sql.p, &s->params[(size_t)k * 4], 4, true, NULL, err, errlen);
     if (rc != JDBC_OK) return rc;
   }
-  return JDBC_OK;
+  return sink_exec_sql(s, "COMMIT", err, errlen);
 }
 
 /* ---- writing rows --------------------------------------------------------------- */
@@ -594,8 +602,7 @@ static int sink_transaction(sink_task_t *s, size_t n, bool slow, char *err, size
   int rc = sink_exec_sql(s, "BEGIN", err, errlen);
   if (rc != JDBC_OK) return rc;
   rc = slow ? sink_write_rows(s, n, err, errlen) : sink_write_batch(s, n, err, errlen);
-  if (rc == JDBC_OK) rc = sink_offsets_write(s, n, err, errlen);
-  if (rc == JDBC_OK) rc = sink_exec_sql(s, "COMMIT", err, errlen);
+  if (rc == JDBC_OK) rc = sink_offsets_commit(s, n, err, errlen);
   if (rc != JDBC_OK) {
     char ignored[256];
     sink_exec_sql(s, "ROLLBACK", ignored, sizeof ignored);
@@ -671,8 +678,7 @@ static int sink_stream_commit(sink_task_t *s, sink_stream_t *st, size_t n, char 
                               size_t errlen) {
   st->open = st->txn = false;
   int rc = s->d->copy_end(s->db, false, err, errlen);
-  if (rc == JDBC_OK) rc = sink_offsets_write(s, n, err, errlen);
-  if (rc == JDBC_OK) rc = sink_exec_sql(s, "COMMIT", err, errlen);
+  if (rc == JDBC_OK) rc = sink_offsets_commit(s, n, err, errlen);
   if (rc != JDBC_OK) {
     char ignored[256];
     sink_exec_sql(s, "ROLLBACK", ignored, sizeof ignored);
