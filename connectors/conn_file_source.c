@@ -9,7 +9,9 @@
  * it back through conn_ctx_offset after a restart, so reading resumes at
  * the first byte not yet delivered: no line is skipped or repeated. The
  * inode is ours, not Kafka's (an offset set through the REST API may leave
- * it out); it tells a restarted task that the path now names another file.
+ * it out); it tells a restarted task that the path now names another file,
+ * and which file to finish first when that one was rotated away while the
+ * task was down (see "resuming a file rotated while the task was down").
  *
  * A follower (file_follower_t) per path. Invariants:
  *   1. pos is the byte offset after the last line emitted (or skipped):
@@ -45,6 +47,7 @@
  */
 #include "conn_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -143,6 +146,7 @@ typedef struct {
   size_t start, len, cap;
   int64_t line;       /* lines before pos, for file:line messages */
   bool resumed;       /* the committed offset was consulted */
+  bool sought;        /* the path was missing: its rotated file looked for */
   bool rotated;       /* the path names another file: drain, then switch */
   bool warned_ts;     /* one warning per file about timestamp.field */
 } file_follower_t;
@@ -192,9 +196,10 @@ static void conn_file_follower_reset(file_follower_t *f) {
 
 /* Counts the lines in the first `upto` bytes of fd; returns the count, or
  * -1 when the byte before upto is not a '\n' (the offset does not fall at
- * a line end: the file is not the one the offset was taken from), or on a
- * read error. */
-static int64_t conn_file_count_lines(int fd, int64_t upto) {
+ * a line end: the file is not the one the offset was taken from) unless
+ * partial_end (upto is the end of a rotated file, whose last line was
+ * emitted without its '\n'), or on a read error. */
+static int64_t conn_file_count_lines(int fd, int64_t upto, bool partial_end) {
   char chunk[FILE_READ_CHUNK];
   int64_t at = 0, lines = 0;
   char last = '\n';
@@ -208,8 +213,120 @@ static int64_t conn_file_count_lines(int fd, int64_t upto) {
     last = chunk[r - 1];
     at += r;
   }
+  if (last != '\n' && partial_end)
+    return lines + 1;
   return last == '\n' ? lines : -1;
 }
+
+/* ---- resuming a file rotated while the task was down ------------------------
+ * The committed offset names the inode it was taken from. When the path
+ * now names another file (or nothing), the file that inode is, renamed by
+ * a rotation (app.log -> app.log.1, any name), is looked for in the path's
+ * directory, as Filebeat and Fluent Bit do. Found, and at least as long as
+ * the committed position, it is read from there to its end under the
+ * path's source partition, with offsets naming its inode, then the path's
+ * file from 0 (conn_file_at_end: it is a rotated file being finished). A
+ * crash at any point resumes right: an offset naming the old inode sends
+ * the next start back into the old file, one naming the new inode into the
+ * new file. */
+
+/* Opens the regular file with inode ino on the device of f->path's
+ * directory, in that directory (any name). Returns the descriptor, with
+ * its stat in *st and its name in name, or -1 when there is none. */
+static int conn_file_open_inode(const file_follower_t *f, unsigned long long ino, struct stat *st,
+                                char *name, size_t namelen) {
+  const char *slash = strrchr(f->path, '/');
+  char *dir = slash ? strndup(f->path, slash == f->path ? 1 : (size_t)(slash - f->path))
+                    : strdup(".");
+  DIR *d = dir ? opendir(dir) : NULL;
+  struct stat dst;
+  int fd = -1;
+  if (d && fstat(dirfd(d), &dst) == 0) {
+    struct dirent *e;
+    while (fd < 0 && (e = readdir(d)) != NULL) {
+      if (fstatat(dirfd(d), e->d_name, st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st->st_mode) ||
+          (unsigned long long)st->st_ino != ino || st->st_dev != dst.st_dev)
+        continue;
+      fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);
+      /* (renamed again between the two calls: not the file) */
+      if (fd >= 0 && (fstat(fd, st) != 0 || (unsigned long long)st->st_ino != ino ||
+                      st->st_dev != dst.st_dev)) {
+        close(fd);
+        fd = -1;
+      }
+      if (fd >= 0)
+        snprintf(name, namelen, "%s/%s", dir, e->d_name);
+    }
+  }
+  if (d)
+    closedir(d);
+  free(dir);
+  return fd;
+}
+
+/* Makes f read the rotated file with inode ino from position, if it is
+ * found and the position fits it. Returns 0 (f reads it; its own
+ * descriptor, if any, is closed) or -1 (not found or not usable: logged
+ * when found, the caller says what it does instead). */
+static int conn_file_resume_rotated(file_source_t *s, file_follower_t *f, unsigned long long ino,
+                                    int64_t position) {
+  struct stat st;
+  char name[4096];
+  int fd = conn_file_open_inode(f, ino, &st, name, sizeof name);
+  if (fd < 0)
+    return -1;
+  int64_t lines = position <= st.st_size
+                      ? conn_file_count_lines(fd, position, position == st.st_size)
+                      : -1;
+  if (lines < 0) {
+    conn_ctx_log(s->ctx, 1,
+                 "%s: the file it was (inode %llu) is now %s, but committed position %lld is "
+                 "past its end (%lld bytes) or not at a line end: not read",
+                 f->path, ino, name, (long long)position, (long long)st.st_size);
+    close(fd);
+    return -1;
+  }
+  if (f->fd >= 0)
+    close(f->fd);
+  f->fd = fd;
+  f->dev = st.st_dev;
+  f->ino = st.st_ino;
+  f->rotated = false;
+  f->pos = f->read_pos = position;
+  f->line = lines;
+  conn_ctx_log(s->ctx, 1,
+               "%s: rotated while the task was down; reading the rest of %s (inode %llu) from "
+               "byte %lld, then the new file from 0",
+               f->path, name, ino, (long long)position);
+  return 0;
+}
+
+/* f->path does not exist: the file of the committed offset, rotated away
+ * before the new one was created, may still be found. Returns 0 (f reads
+ * it) or -1 (f waits for the path, offset not consulted yet). */
+static int conn_file_resume_missing(file_source_t *s, file_follower_t *f) {
+  if (f->sought) /* once: a rotated file does not appear later */
+    return -1;
+  f->sought = true;
+  char *off = conn_ctx_offset(s->ctx, f->partition);
+  if (!off)
+    return -1;
+  char err[256];
+  yajl_val v = conn_json_parse("offset", off, strlen(off), err, sizeof err);
+  const char *p = conn_json_scalar(conn_json_member(v, "position"));
+  const char *ino = conn_json_scalar(conn_json_member(v, "inode"));
+  char *end = NULL;
+  long long position = p ? strtoll(p, &end, 10) : -1;
+  int rc = -1;
+  if (p && *end == '\0' && position >= 0 && ino)
+    rc = conn_file_resume_rotated(s, f, strtoull(ino, NULL, 10), position);
+  yajl_tree_free(v);
+  free(off);
+  if (rc == 0)
+    f->resumed = true;
+  return rc;
+}
+/* ---- end of resuming a rotated file ---- */
 
 /* Positions a newly opened follower: at the committed offset when it
  * still fits the file, else at 0 (with a warning saying why). */
@@ -228,6 +345,8 @@ static void conn_file_resume(file_source_t *s, file_follower_t *f, const struct 
     conn_ctx_log(s->ctx, 1, "%s: committed offset %s has no valid \"position\"; reading from 0",
                  f->path, off);
   } else if (ino && strtoull(ino, NULL, 10) != (unsigned long long)st->st_ino) {
+    if (conn_file_resume_rotated(s, f, strtoull(ino, NULL, 10), position) == 0)
+      goto done;
     conn_ctx_log(s->ctx, 1,
                  "%s: the file was replaced since offset %s was committed (inode %s, now %llu); "
                  "reading the new file from 0",
@@ -238,7 +357,7 @@ static void conn_file_resume(file_source_t *s, file_follower_t *f, const struct 
                  "truncated; reading from 0",
                  f->path, (long long)st->st_size, position);
   } else {
-    int64_t lines = conn_file_count_lines(f->fd, position);
+    int64_t lines = conn_file_count_lines(f->fd, position, false);
     if (lines < 0) {
       conn_ctx_log(s->ctx, 1,
                    "%s: committed position %lld is not at a line end: the file was rewritten; "
@@ -251,6 +370,7 @@ static void conn_file_resume(file_source_t *s, file_follower_t *f, const struct 
                    (long long)lines + 1);
     }
   }
+done:
   yajl_tree_free(v);
   free(off);
 }
@@ -260,8 +380,11 @@ static void conn_file_resume(file_source_t *s, file_follower_t *f, const struct 
 static int conn_file_open(file_source_t *s, file_follower_t *f, char *err, size_t errlen) {
   int fd = open(f->path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT)
+    if (errno == ENOENT) {
+      if (!f->resumed)
+        conn_file_resume_missing(s, f);
       return 0;
+    }
     snprintf(err, errlen, "%s: %s", f->path, strerror(errno));
     return CONN_E_FAIL;
   }

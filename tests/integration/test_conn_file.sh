@@ -2,7 +2,9 @@
 # late writes to the renamed file) and truncation followed while running, a
 # glob of JSON-lines files with keys, malformed JSON lines under
 # errors.tolerance none (the task fails naming file:line:col) and all
-# (skipped, the rest delivered), sink rotation by size, and SIGKILL of the
+# (skipped, the rest delivered), sink rotation by size, rotation by rename
+# with SIGKILL before the old file's tail was read (found again by its
+# inode after the restart), and SIGKILL of the
 # worker again and again while a writer appends to a file read into a
 # SQLite sink: the topic and the table end with every line exactly once.
 source "$(dirname "$0")/lib.sh"
@@ -92,6 +94,41 @@ check "the skipped line is logged with its place" grep -q "$T/bad.json:2:8" "$T/
 
 stop_worker TERM
 assert_eq "clean stop" 0 "$STATUS"
+
+# ---- rotation by rename, then SIGKILL before the old file's end was read ----------
+# The restarted task finds the old file under its new name by the committed
+# inode and reads its tail before the new file. The path is relative (the
+# worker's directory), as in the report of this data loss.
+mkdir -p "$T/rotk"
+cat > "$T/rotk-worker.json" <<JSON
+{"listeners": "http://127.0.0.1:0", "data.dir": "$T/rotk-data", "offset.flush.interval.ms": 100}
+JSON
+cat > "$T/rotk/r.json" <<JSON
+{"name": "r", "config": {"connector.class": "file-source", "file": "app.log", "topic": "r"}}
+JSON
+cd "$T/rotk"
+: > app.log
+for n in 1 2 3 4; do
+  start_worker "rotk$n" --config "$T/rotk-worker.json" "$T/rotk/r.json"
+  echo "before$n" >> app.log
+  sleep 1.2 # read and committed
+  echo "tail$n" >> app.log
+  mv app.log "app.log.$n"
+  echo "new$n" > app.log
+  stop_worker KILL
+done
+start_worker rotk-final --config "$T/rotk-worker.json" "$T/rotk/r.json"
+cd - >/dev/null
+rotk_at_end() { # the committed offset is the end of the current file
+  http GET /connectors/r/offsets
+  [[ "$BODY" == *"\"position\":$(stat -c %s "$T/rotk/app.log"),\"inode\":$(stat -c %i "$T/rotk/app.log")}"* ]]
+}
+wait_for "the source reaches the end of the new file" rotk_at_end
+stop_worker TERM
+"$RUNNEL" consume r --from-beginning --data-dir "$T/rotk-data" > "$T/rotk.got"
+assert_eq "rotated while down: every line exactly once, in order" \
+  "$(cat "$T/rotk/app.log".[1-4] "$T/rotk/app.log")" "$(cat "$T/rotk.got")"
+check "the rotated file was found by its inode" grep -q "rotated while the task was down" "$T/rotk2.log"
 
 # ---- SIGKILL while a writer appends: every line exactly once ---------------------
 # file source -> topic -> SQLite sink (whose offsets commit in the rows'

@@ -199,9 +199,14 @@ static void test_restart_after_file_replaced_reads_new_file_from_start(void **st
   assert_int_equal(poll_all(fx, 100), 3);
   stop_task(fx);
   /* Replaced while stopped by a longer file: the committed position would
-   * fall mid-file, but the inode says it is another file. */
+   * fall mid-file, but the inode says it is another file. The old file is
+   * not in the directory any more (moved elsewhere, so that its inode is
+   * not reused; a rotated file still there is finished first: the next
+   * test). */
   char moved[600];
-  snprintf(moved, sizeof moved, "%s.1", fx->path);
+  snprintf(moved, sizeof moved, "%s/archive", fx->dir);
+  assert_int_equal(mkdir(moved, 0755), 0);
+  strcat(moved, "/in.log.1");
   assert_int_equal(rename(fx->path, moved), 0);
   write_file(fx->path, "new1\nnew2\nnew3\nnew4\n", "w");
   start_task(fx);
@@ -226,6 +231,104 @@ static void test_restart_after_file_replaced_reads_new_file_from_start(void **st
   start_task(fx);
   assert_int_equal(poll_all(fx, 100), 2);
   assert_string_equal(fx->got.records[fx->got.count - 1].value, "new4");
+}
+
+/* The committed offset of fx->path, as the task resumes from it. */
+static void set_offset(fixture_t *fx, int64_t position, unsigned long long ino) {
+  char part[600], off[96];
+  snprintf(part, sizeof part, "{\"filename\":\"%s\"}", fx->path);
+  snprintf(off, sizeof off, "{\"position\":%lld,\"inode\":%llu}", (long long)position, ino);
+  assert_int_equal(conn_config_set(&fx->ctx.offsets, part, off), 0);
+}
+
+static unsigned long long inode_of(const char *path) {
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  return (unsigned long long)st.st_ino;
+}
+
+/* Rotated by rename while the task was down (the worker killed before it
+ * read the end of the old file): the rest of the old file, found by its
+ * inode under its new name, comes first, with offsets naming the old inode,
+ * then the new file from 0. A crash at any point of that resumes without
+ * skipping or repeating a line. */
+static void test_restart_after_rotation_finishes_old_file(void **state) {
+  fixture_t *fx = *state;
+  write_file(fx->path, "a1\na2\n", "w");
+  unsigned long long old_ino = inode_of(fx->path);
+  conn_config_set(&fx->cfg, "batch.size", "1");
+  start_task(fx);
+  conn_batch_t b;
+  conn_batch_init(&b);
+  char err[256];
+  assert_int_equal(conn_file_source_plugin.poll(fx->task, &b, 100, err, sizeof err), 1);
+  test_ctx_commit(&fx->ctx, &b); /* a1 committed, a2 polled but not */
+  conn_batch_free(&b);
+  stop_task(fx);
+  write_file(fx->path, "a3\na4", "a"); /* the last line without its newline */
+  char rotated[600];
+  snprintf(rotated, sizeof rotated, "%s.20261122", fx->path); /* any name in the directory */
+  assert_int_equal(rename(fx->path, rotated), 0);
+  write_file(fx->path, "b1\nb2\n", "w");
+  unsigned long long new_ino = inode_of(fx->path);
+  assert_true(new_ino != old_ino);
+  /* Crash during the drain: a2 committed, a3 polled only. */
+  start_task(fx);
+  assert_non_null(strstr(fx->ctx.last_log, "rotated while the task was down"));
+  conn_batch_init(&b);
+  assert_int_equal(conn_file_source_plugin.poll(fx->task, &b, 100, err, sizeof err), 1);
+  assert_memory_equal(b.records[0].value, "a2", 2);
+  char off[96];
+  snprintf(off, sizeof off, "{\"position\":6,\"inode\":%llu}", old_ino);
+  assert_string_equal(b.records[0].source_offset, off);
+  test_ctx_commit(&fx->ctx, &b);
+  conn_batch_clear(&b);
+  assert_int_equal(conn_file_source_plugin.poll(fx->task, &b, 100, err, sizeof err), 1);
+  conn_batch_free(&b);
+  stop_task(fx);
+  start_task(fx);
+  assert_int_equal(poll_all(fx, 100), 4);
+  assert_string_equal(got_values(fx), "a3|a4|b1|b2");
+  snprintf(off, sizeof off, "{\"position\":11,\"inode\":%llu}", old_ino);
+  assert_string_equal(fx->got.records[1].source_offset, off); /* a4: the old file's end */
+  snprintf(off, sizeof off, "{\"position\":3,\"inode\":%llu}", new_ino);
+  assert_string_equal(fx->got.records[2].source_offset, off); /* b1: the new file's */
+  stop_task(fx);
+  /* Crash after the drain, before a line of the new file was committed:
+   * the old file's end (after a line without '\n') resumes at the new file. */
+  conn_batch_clear(&fx->got);
+  set_offset(fx, 11, old_ino);
+  start_task(fx);
+  assert_int_equal(poll_all(fx, 100), 2);
+  assert_string_equal(got_values(fx), "b1|b2");
+  stop_task(fx);
+  /* The new file's own offset: the old file is not looked at. */
+  conn_batch_clear(&fx->got);
+  write_file(fx->path, "b3\n", "a");
+  start_task(fx);
+  assert_int_equal(poll_all(fx, 100), 1);
+  assert_string_equal(got_values(fx), "b3");
+  stop_task(fx);
+  /* Rotated and the new file not created yet: the old file, then the path
+   * when it appears. */
+  conn_batch_clear(&fx->got);
+  assert_int_equal(unlink(fx->path), 0);
+  set_offset(fx, 3, old_ino);
+  start_task(fx);
+  assert_int_equal(poll_all(fx, 100), 3);
+  assert_string_equal(got_values(fx), "a2|a3|a4");
+  write_file(fx->path, "c1\n", "w");
+  assert_int_equal(poll_all(fx, 100), 1);
+  assert_string_equal(got_values(fx), "a2|a3|a4|c1");
+  stop_task(fx);
+  /* The old file found but shorter than the committed position (rewritten):
+   * not read; the new file from 0 as before. */
+  conn_batch_clear(&fx->got);
+  set_offset(fx, 100, old_ino);
+  start_task(fx);
+  assert_non_null(strstr(fx->ctx.last_log, "replaced"));
+  assert_int_equal(poll_all(fx, 100), 1);
+  assert_string_equal(got_values(fx), "c1");
 }
 
 static void test_rotation_by_rename_finishes_old_file_first(void **state) {
@@ -530,6 +633,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_restart_neither_skips_nor_repeats, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restart_after_file_replaced_reads_new_file_from_start,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(test_restart_after_rotation_finishes_old_file, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_rotation_by_rename_finishes_old_file_first, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_truncation_reads_from_start, setup, teardown),
