@@ -149,7 +149,9 @@ round() { # NAME TOPIC FILE DELETE_STATE
   while [ "$c" -lt "$KILLS" ] || { [ "$BUSY" = 1 ] && [ "$c" -lt $((3 * KILLS)) ]; }; do
     c=$((c + 1))
     if [ "$4" = 1 ] && [ "$c" -eq 2 ]; then rm -f "$D/state/$JOB"/*.db*; fi
-    crash_cycle "$1c$c"
+    # The first kill of a round waits until the job is busy, so that a fast
+    # machine also kills it mid-processing.
+    if [ "$c" -eq 1 ]; then crash_cycle "$1c$c" busy; else crash_cycle "$1c$c"; fi
   done
   start_worker "$1settle" "${WORKER_ARGS[@]}"
   wait_job_idle || true
