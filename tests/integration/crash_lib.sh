@@ -5,7 +5,7 @@
 #   job_lag_sum        the job's total input lag from /status, or "" when a
 #                      task is not RUNNING
 #   job_records_in_sum records this worker process read, over all tasks
-#   wait_job_idle      polls until every task runs with lag 0 (60 s)
+#   wait_job_idle [S]  polls until every task runs with lag 0 (S seconds, 60)
 #   crash_cycle NAME [busy]
 #                      starts the worker, SIGKILLs it after 0.2-1.5 s
 #                      (RANDOM: seed it), or with `busy` as soon as the job
@@ -25,15 +25,15 @@ job_records_in_sum() {
   grep -o '"records_in":[0-9]*' <<<"$BODY" | awk -F: '{ s += $2 } END { print s + 0 }'
 }
 
-wait_job_idle() {
-  local i lag
-  for i in $(seq 1 600); do
+wait_job_idle() { # [SECONDS, default 60]
+  local i lag s=${1:-60}
+  for i in $(seq 1 $((s * 10))); do
     lag=$(job_lag_sum)
     [ "$lag" = 0 ] && return 0
     sleep 0.1
   done
   http GET "/jobs/$JOB/status"
-  fail "job did not catch up within 60 s: $BODY"
+  fail "job did not catch up within $s s: $BODY"
   return 1
 }
 

@@ -21,6 +21,7 @@
 # Knobs: RUNNEL_WCRASH_RECORDS (default 300000), RUNNEL_WCRASH_ROUNDS (3),
 # RUNNEL_WCRASH_KILLS (5 per round at least), RUNNEL_WCRASH_SEED.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/crash_lib.sh"
 
 N=${RUNNEL_WCRASH_RECORDS:-300000}
 ROUNDS=${RUNNEL_WCRASH_ROUNDS:-3}
@@ -77,51 +78,7 @@ expected_late() {
                         if (i > 0 && i % 997 == 0) print $2 }' | LC_ALL=C sort
 }
 
-lag_sum() {
-  http GET "/jobs/$JOB/status"
-  [[ "$CODE" == 200 && "$BODY" == *'"state":"RUNNING"'* ]] || { echo ""; return 0; }
-  grep -o '"lag":[0-9-]*' <<<"$BODY" | awk -F: '{ s += $2 } END { print s + 0 }'
-}
-wait_idle() {
-  local i lag
-  for i in $(seq 1 900); do
-    lag=$(lag_sum)
-    [ "$lag" = 0 ] && return 0
-    sleep 0.1
-  done
-  http GET "/jobs/$JOB/status"
-  fail "job did not catch up within 90 s: $BODY"
-  return 1
-}
-
 delete_state() { rm -f "$D/state/$JOB"/*.db*; }
-
-CUR_PID=
-trap 'if [ -n "$CUR_PID" ]; then kill -KILL "$CUR_PID" 2>/dev/null || true; fi; cleanup' EXIT
-KILLED=0
-KILLED_BUSY=0
-crash_cycle() {
-  local name=$1
-  "$RUNNEL" "${WORKER_ARGS[@]}" 2>"$T/$name.log" &
-  CUR_PID=$!
-  local ms=$(( 200 + RANDOM % 1301 ))
-  sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
-  if ! kill -0 "$CUR_PID" 2>/dev/null; then
-    fail "$name: the worker exited by itself:"; cat "$T/$name.log" >&2
-  fi
-  PORT=$(sed -n 's/.*listening on http:\/\/[^ ]*:\([0-9]*\)$/\1/p' "$T/$name.log" | head -1)
-  local lag=""
-  BUSY=0
-  [ -n "$PORT" ] && lag=$(lag_sum)
-  kill -KILL "$CUR_PID" 2>/dev/null || true
-  wait "$CUR_PID" 2>/dev/null || true
-  CUR_PID=
-  KILLED=$((KILLED + 1))
-  if [ -n "$lag" ] && [ "$lag" -gt 0 ]; then KILLED_BUSY=$((KILLED_BUSY + 1)); BUSY=1; fi
-  if grep -q 'ERROR\|AddressSanitizer\|runtime error' "$T/$name.log"; then
-    fail "$name: errors in the worker log:"; grep 'ERROR\|AddressSanitizer\|runtime error' "$T/$name.log" | head -5 >&2
-  fi
-}
 
 # check_finals DESCRIPTION COMPLETE FILES...: (worker stopped: the CLI
 # reads the data dir) the "final" topic against the
@@ -162,11 +119,13 @@ for r in $(seq 1 "$ROUNDS"); do
   BUSY=1
   while [ "$c" -lt "$KILLS" ] || { [ "$BUSY" = 1 ] && [ "$c" -lt $((3 * KILLS)) ]; }; do
     c=$((c + 1))
-    crash_cycle "r${r}c$c"
+    # The first kill of a round waits until the job is busy (a fast machine
+    # may otherwise finish between kills).
+    if [ "$c" -eq 1 ]; then crash_cycle "r${r}c$c" busy; else crash_cycle "r${r}c$c"; fi
   done
   if [ "$r" -eq "$DEL_ROUND" ]; then delete_state; fi
   start_worker "r${r}settle" "${WORKER_ARGS[@]}"
-  wait_idle || true
+  wait_job_idle 90 || true
   if [ "$r" -lt "$ROUNDS" ]; then stop_worker KILL; else stop_worker TERM; fi
   complete=0
   [ "$r" -eq "$ROUNDS" ] && complete=1
@@ -190,7 +149,7 @@ done
 WORKER_ARGS=(run "$T/job.lua" --data-dir "$D" --set listeners=http://127.0.0.1:0
              --set commit.interval.ms=100 --set stream.threads=2)
 start_worker "uninterrupted" "${WORKER_ARGS[@]}"
-wait_idle || true
+wait_job_idle 90 || true
 stop_worker TERM
 check_finals "uninterrupted run of round 1" 1 "$T/in1.txt"
 assert_eq "uninterrupted run: no copies" "$(wc -l < "$T/final.txt")" "$(wc -l < "$T/final-all.txt")"
