@@ -227,7 +227,7 @@ static bool herder_reconcile(connect_t *c, connect_conn_t **link) {
   for (size_t i = 0; i < conn->ntasks; i++) {
     connect_task_t *t = conn->tasks[i];
     if (t && t->thread_live) continue; /* running, or finished as FAILED */
-    if (t) { /* a paused placeholder */
+    if (t) { /* left from a pause (no thread, kept for its status): replaced */
       connect_task_free(t);
       conn->tasks[i] = NULL;
     }

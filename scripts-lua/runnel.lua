@@ -267,11 +267,17 @@ local function table_of(job, node, store)
   return setmetatable({ job = job, node = node, store = store or false }, Table)
 end
 
-local function add_store(job, name, method, fields)
+-- A store name must be a valid name used once per job. Aggregations call
+-- this before building their nodes, so the name is the first thing checked.
+local function check_new_store(job, name, method)
   check_name(name, method, "the store name")
   if job.stores_by_name[name] then
     fail(fmt("%s: the store name %q is used twice", method, name))
   end
+end
+
+local function add_store(job, name, method, fields)
+  check_new_store(job, name, method)
   local st = fields or {}
   st.name = name
   st.index = #job.stores + 1
@@ -483,10 +489,7 @@ end
 
 local function aggregate_node(g, kind, store_name, fields, method)
   local job = g.stream.job
-  check_name(store_name, method, "the store name")
-  if job.stores_by_name[store_name] then
-    fail(fmt("%s: the store name %q is used twice", method, store_name))
-  end
+  check_new_store(job, store_name, method)
   local kser = resolve_serde(g.kser, method, "key", "string")
   local input = aggregation_input(g, store_name, kser)
   local st = add_store(job, store_name, method)
@@ -573,10 +576,7 @@ end
 local function windowed_aggregate(w, store_name, fields, method)
   local g = w.grouped
   local job = g.stream.job
-  check_name(store_name, method, "the store name")
-  if job.stores_by_name[store_name] then
-    fail(fmt("%s: the store name %q is used twice", method, store_name))
-  end
+  check_new_store(job, store_name, method)
   local kser = resolve_serde(g.kser, method, "key", "string")
   local input = aggregation_input(g, store_name, kser)
   local st = add_store(job, store_name, method, { window = true, retention = w.retention })
@@ -748,10 +748,7 @@ end
 
 local function table_aggregate(g, kind, store_name, fields, method)
   local job = g.tbl.job
-  check_name(store_name, method, "the store name")
-  if job.stores_by_name[store_name] then
-    fail(fmt("%s: the store name %q is used twice", method, store_name))
-  end
+  check_new_store(job, store_name, method)
   local kser = resolve_serde(g.kser, method, "key", "string")
   local topic = fmt("%s-%s-repartition", job.name, store_name)
   local sel = new_node(job, "TABLE-GROUP-BY", { g.tbl.node }, { fn = g.fn, table = true,
