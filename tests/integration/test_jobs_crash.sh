@@ -26,15 +26,7 @@ source "$(dirname "$0")/crash_lib.sh"
 N=${RUNNEL_CRASH_RECORDS:-3000000}
 ROUNDS=${RUNNEL_CRASH_ROUNDS:-3}
 KILLS=${RUNNEL_CRASH_KILLS:-5}
-SEED=${RUNNEL_CRASH_SEED:-$(( $(date +%s) % 32768 ))}
-RANDOM=$SEED
-echo "records=$N rounds=$ROUNDS kills/round>=$KILLS seed=$SEED (RUNNEL_CRASH_SEED=$SEED reproduces the delays)"
-
-D="$T/data"
-JOB=crashcount
-R() { "$RUNNEL" "$@" --data-dir "$D"; }
-WORKER_ARGS=(run "$T/job.lua" --data-dir "$D" --set listeners=http://127.0.0.1:0
-             --set commit.interval.ms=100 --set stream.threads=2)
+crash_setup crashcount RUNNEL_CRASH_SEED "records=$N rounds=$ROUNDS kills/round>=$KILLS"
 
 cat > "$T/job.lua" <<EOF
 local job = runnel.job("$JOB")
@@ -43,17 +35,14 @@ return job
 EOF
 
 # Four partitions on two threads: two tasks per thread.
-R topics create events --partitions 4 >/dev/null
+crash_topics events
 
 # The input: round r holds records [from, to). Keys are skewed: 30% go to
 # three hot keys, the rest spread over 1000 keys.
 gen_round() { # FROM TO FILE
-  awk -v from="$1" -v to="$2" 'BEGIN {
-    for (i = from; i < to; i++) {
-      if (i % 10 < 3) k = "hot" (i % 3); else k = "k" ((i * 7919) % 1000);
-      printf "%s:v%d\n", k, i
-    }
-  }' > "$3"
+  crash_gen "$1" "$2" "$3" '
+    if (i % 10 < 3) k = "hot" (i % 3); else k = "k" ((i * 7919) % 1000)
+    printf "%s:v%d\n", k, i'
 }
 
 # expected_counts FILES...: "key count" lines, sorted, from the input alone.
@@ -86,46 +75,29 @@ compare_counts() {
   fi
 }
 
-delete_state() { rm -f "$D/state/$JOB"/*.db*; }
+# The last round starts without state files and is killed during or soon
+# after the restore (its first kill not waiting for a busy job).
+before_kill() {
+  if [ "$r" -eq "$ROUNDS" ] && [ "$1" -eq 1 ]; then delete_state; CYCLE_MODE=; fi
+}
 
 DEL_ROUND=$(( ROUNDS >= 2 ? 2 : 1 ))
-start_s=$(date +%s)
-files=()
 for r in $(seq 1 "$ROUNDS"); do
-  from=$(( N * (r - 1) / ROUNDS )); to=$(( N * r / ROUNDS ))
-  gen_round "$from" "$to" "$T/in$r.txt"
-  files+=("$T/in$r.txt")
-  R produce events --key-delimiter : < "$T/in$r.txt" >/dev/null
+  crash_input "$r" gen_round events
 
-  c=0
-  BUSY=1
-  while [ "$c" -lt "$KILLS" ] || { [ "$BUSY" = 1 ] && [ "$c" -lt $((3 * KILLS)) ]; }; do
-    c=$((c + 1))
-    # The last round starts without state files and is killed during or
-    # soon after the restore.
-    if [ "$r" -eq "$ROUNDS" ] && [ "$c" -eq 1 ]; then delete_state; fi
-    crash_cycle "r${r}c$c"
-  done
+  crash_kills "r$r" before_kill
 
   # Round 2 (or 1) ends without state files: the tasks restore from the
   # changelog up to their checkpoints and read only the input after them.
   if [ "$r" -eq "$DEL_ROUND" ]; then delete_state; fi
-  start_worker "r${r}settle" "${WORKER_ARGS[@]}"
-  wait_job_idle || true
-  compare_counts "after round $r" "${files[@]}"
+  crash_settle "r${r}settle"
+  compare_counts "after round $r" "${CRASH_FILES[@]}"
   if [ "$r" -eq "$DEL_ROUND" ]; then
     read_in=$(job_records_in_sum)
-    check "restore from checkpoints: read $read_in of $to records, not all again" \
-      test "$read_in" -lt "$to"
+    check "restore from checkpoints: read $read_in of $TO records, not all again" \
+      test "$read_in" -lt "$TO"
   fi
   if [ "$r" -lt "$ROUNDS" ]; then stop_worker KILL; else stop_worker TERM; fi
 done
 
-echo "kills: $KILLED, of which $KILLED_BUSY with input left to read; $(( $(date +%s) - start_s )) s"
-check "some kills hit while records were being processed" test "$KILLED_BUSY" -ge 1
-assert_eq "clean stop at the end" 0 "$STATUS"
-if grep -l 'ERROR\|AddressSanitizer\|runtime error' "$T"/*.log >/dev/null 2>&1; then
-  fail "errors in worker logs: $(grep -l 'ERROR\|AddressSanitizer\|runtime error' "$T"/*.log | tr '\n' ' ')"
-fi
-
-finish
+crash_finish

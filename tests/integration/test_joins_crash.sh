@@ -27,15 +27,7 @@ source "$(dirname "$0")/crash_lib.sh"
 N=${RUNNEL_CRASH_ORDERS:-150000}
 K=${RUNNEL_CRASH_KEYS:-10000}
 KILLS=${RUNNEL_CRASH_KILLS:-3}
-SEED=${RUNNEL_CRASH_SEED:-$(( $(date +%s) % 32768 ))}
-RANDOM=$SEED
-echo "orders/round=$N customers=$K kills/round>=$KILLS seed=$SEED (RUNNEL_CRASH_SEED=$SEED reproduces the delays)"
-
-D="$T/data"
-JOB=crashjoin
-R() { "$RUNNEL" "$@" --data-dir "$D"; }
-WORKER_ARGS=(run "$T/job.lua" --data-dir "$D" --set listeners=http://127.0.0.1:0
-             --set commit.interval.ms=100 --set stream.threads=2)
+crash_setup crashjoin RUNNEL_CRASH_SEED "orders/round=$N customers=$K kills/round>=$KILLS"
 
 cat > "$T/job.lua" <<EOF
 local job = runnel.job("$JOB")
@@ -46,24 +38,19 @@ job:stream("orders")
 return job
 EOF
 
-for t in customers orders enriched; do R topics create "$t" --partitions 4 >/dev/null; done
+crash_topics customers orders enriched
 
 # Table round V: customers c0..c(K-1) get "vV-cJ" (round 1: all of them;
 # round 2: every third one). Order round: orders o(FROM)..o(TO-1), keyed by
 # a customer; one in twenty has a key with no row (c(K + ...)).
 gen_table() { # V FILE
-  awk -v v="$1" -v k="$K" 'BEGIN {
-    for (j = 0; j < k; j++) if (v == 1 || j % 3 == 0) printf "c%d:v%d-c%d\n", j, v, j
-  }' > "$2"
+  crash_gen 0 "$K" "$2" 'if (v == 1 || i % 3 == 0) printf "c%d:v%d-c%d\n", i, v, i' v="$1"
 }
 gen_orders() { # FROM TO FILE
-  awk -v from="$1" -v to="$2" -v k="$K" 'BEGIN {
-    for (i = from; i < to; i++) {
-      j = (i * 7919) % k
-      if (i % 20 == 0) j = k + i % 100
-      printf "c%d:o%d\n", j, i
-    }
-  }' > "$3"
+  crash_gen "$1" "$2" "$3" '
+    j = (i * 7919) % k
+    if (i % 20 == 0) j = k + i % 100
+    printf "c%d:o%d\n", j, i' k="$K"
 }
 
 # "partition<TAB>value" lines of a topic, in offset order per partition.
@@ -141,20 +128,16 @@ check_table() {
   fi
 }
 
-start_s=$(date +%s)
-round() { # NAME TOPIC FILE DELETE_STATE
+# round NAME TOPIC FILE DELETE_STATE: appends FILE, kills the worker
+# (DELETE_STATE=1: its state files deleted before the second kill), then
+# starts it for good.
+DELETE_STATE=0
+before_kill() { if [ "$DELETE_STATE" = 1 ] && [ "$1" -eq 2 ]; then delete_state; fi; }
+round() {
   R produce "$2" --key-delimiter : < "$3" >/dev/null
-  local c=0
-  BUSY=1
-  while [ "$c" -lt "$KILLS" ] || { [ "$BUSY" = 1 ] && [ "$c" -lt $((3 * KILLS)) ]; }; do
-    c=$((c + 1))
-    if [ "$4" = 1 ] && [ "$c" -eq 2 ]; then rm -f "$D/state/$JOB"/*.db*; fi
-    # The first kill of a round waits until the job is busy, so that a fast
-    # machine also kills it mid-processing.
-    if [ "$c" -eq 1 ]; then crash_cycle "$1c$c" busy; else crash_cycle "$1c$c"; fi
-  done
-  start_worker "$1settle" "${WORKER_ARGS[@]}"
-  wait_job_idle || true
+  DELETE_STATE=$4
+  crash_kills "$1" before_kill
+  crash_settle "$1settle"
 }
 
 gen_table 1 "$T/t1.txt"; round t1 customers "$T/t1.txt" 0
@@ -168,10 +151,4 @@ gen_orders "$N" $((2 * N)) "$T/o2.txt"; round o2 orders "$T/o2.txt" 1
 fetch_table; stop_worker TERM
 check_outputs "after order round 2 (state deleted once)"; check_table "at the end"
 
-echo "kills: $KILLED, of which $KILLED_BUSY with input left to read; $(( $(date +%s) - start_s )) s"
-check "some kills hit while records were being processed" test "$KILLED_BUSY" -ge 1
-assert_eq "clean stop at the end" 0 "$STATUS"
-if grep -l 'ERROR\|AddressSanitizer\|runtime error' "$T"/*.log >/dev/null 2>&1; then
-  fail "errors in worker logs: $(grep -l 'ERROR\|AddressSanitizer\|runtime error' "$T"/*.log | tr '\n' ' ')"
-fi
-finish
+crash_finish
