@@ -1,5 +1,5 @@
-# Crash test of stream-stream joins on a worker: an inner join and an outer
-# join of the streams left and right (within 200 ms, grace 10 s), the
+# Crash test of stream-stream joins on a worker: an inner, a left and an
+# outer join of the streams left and right (within 200 ms, grace 10 s), the
 # worker SIGKILLed at random moments many times while it reads either side
 # (some restarts without its SQLite state files, so that the window stores
 # and the outer join's waiting records come back from their changelogs).
@@ -21,8 +21,9 @@
 # kills (window stores, outer join store, stream time), and the result is:
 #   - inner: "l+r" for every left and right record with the same key at
 #     most 200 ms apart, with the larger timestamp;
-#   - outer: the same, plus "l+-" ("-+r") for each record that has no
-#     partner at all, with its own timestamp.
+#   - left: the same, plus "l+-" for each left record that has no partner
+#     at all, with its own timestamp;
+#   - outer: as left, plus "-+r" for each right record without a partner.
 # What the test checks:
 #   - the outputs (key, value, timestamp) are exactly those: none missing,
 #     none other;
@@ -61,11 +62,13 @@ local right = job:stream("right", { timestamp = ts })
 local function id(v) return v and v:match(",(.*)$") or "-" end
 local function pair(l, r) return id(l) .. "+" .. id(r) end
 left:join(right, pair, { within = $W, grace = $G, name = "inner" }):to("inner")
+left:left_join(right, pair, { within = $W, grace = $G, name = "left" }):to("lefts")
 left:outer_join(right, pair, { within = $W, grace = $G, name = "outer" }):to("outer")
 return job
 EOF
 
-crash_topics left right inner outer
+OUTPUTS="inner lefts outer"
+crash_topics left right $OUTPUTS
 
 # gen ROUND SIDE ORDERED FILE: N records "k<j>:<time>,<side><round>_<i>"
 # of random keys; ORDERED=1: times rising through the round, each moved
@@ -91,23 +94,27 @@ expected() {
         if (d < -w || d > w) continue
         t = d > 0 ? lt[k, a] : rt[k, b]
         print "inner", k, li[k, a] "+" ri[k, b], t
+        print "lefts", k, li[k, a] "+" ri[k, b], t
         print "outer", k, li[k, a] "+" ri[k, b], t
         lm[k, a] = 1; rm[k, b] = 1
       }
-      for (k in nl) for (a = 1; a <= nl[k]; a++) if (!((k, a) in lm)) print "outer", k, li[k, a] "+-", lt[k, a]
+      for (k in nl) for (a = 1; a <= nl[k]; a++) if (!((k, a) in lm)) {
+        print "lefts", k, li[k, a] "+-", lt[k, a]
+        print "outer", k, li[k, a] "+-", lt[k, a]
+      }
       for (k in nr) for (b = 1; b <= nr[k]; b++) if (!((k, b) in rm)) print "outer", k, "-+" ri[k, b], rt[k, b]
     }' | LC_ALL=C sort
 }
 
 # Every worker run starts with a mark: "M <run> <clean> <topic> <partition>
-# <end offset>" for both output topics (clean: the run before stopped
+# <end offset>" for every output topic (clean: the run before stopped
 # cleanly, or there was none).
 RUN=0
 PREV_CLEAN=1
 mark() {
   RUN=$((RUN + 1))
   local t
-  for t in inner outer; do
+  for t in $OUTPUTS; do
     R topics describe "$t" |
       sed -n "s/.*Partition: \([0-9]*\).*EndOffset: \([0-9]*\).*/M $RUN $PREV_CLEAN $t \1 \2/p" >> "$T/marks.txt"
   done
@@ -158,8 +165,8 @@ crash_produce_all left "zz:$CLOSE_TS,close"
 NO_BUSY=1
 sub_round close left - 1
 
-# "topic partition offset key value timestamp" of both output topics.
-for t in inner outer; do
+# "topic partition offset key value timestamp" of the output topics.
+for t in $OUTPUTS; do
   R consume "$t" --from-beginning --format json |
     sed -n 's/^{"topic":"\([^"]*\)","partition":\([0-9]*\),"offset":\([0-9]*\),"timestamp":\([0-9]*\),"key":"\([^"]*\)","value":"\([^"]*\)".*/\1 \2 \3 \5 \6 \4/p'
 done | LC_ALL=C sort -k1,1 -k2,2n -k3,3n > "$T/actual.txt"
