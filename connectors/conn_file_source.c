@@ -4,7 +4,11 @@
  * following appends like `tail -F`.
  *
  * Each file is a source partition {"filename": "<path>"}; a record's source
- * offset is {"position": <byte offset after its line>, "inode": <inode>}.
+ * offset is {"position": <byte offset after its line>, "inode": <inode>,
+ * "head": "<n>:<hash>"} (the file's identity, see "identity" below), plus
+ * with a glob "rotated": [{"inode", "position", "head"}] (the files this
+ * partition's path named before, read to their end, that the glob still
+ * matches under their new names).
  * The framework commits the offset once the record is in the log and gives
  * it back through conn_ctx_offset after a restart, so reading resumes at
  * the first byte not yet delivered: no line is skipped or repeated. The
@@ -34,9 +38,20 @@
  *
  * Glob: the pattern is expanded again every scan.interval.ms; a new match
  * whose inode is followed, or was finished after a rotation, under another
- * path (a rotated file whose new name also matches) is not read twice. A
- * restarted task cannot tell (the new name has no committed offset): rotate
- * to names outside the glob.
+ * path (a rotated file whose new name also matches) is not read twice, and
+ * a follower whose path now names such a file (app.1.log after
+ * app.1.log -> app.2.log, app.log -> app.1.log) waits for a file of its
+ * own. A restarted task knows these files by their identity: a match whose
+ * own committed offset does not name it continues from the position any
+ * committed offset of the connector (conn_ctx_offsets_each) records for
+ * its inode and head, as current file or as "rotated" (see "files that
+ * moved inside the glob").
+ *
+ * Identity: a file is its inode plus the FNV-1a hash of its first bytes
+ * (up to FILE_HEAD_BYTES, fewer while the file is shorter), so that a
+ * new file given the inode of a deleted one is not taken for it. Read
+ * bytes never change (append-only), so the hash of the first n bytes of a
+ * file stays what it was when taken.
  *
  * Lines end at '\n'; a '\r' before it is dropped (CRLF files). With
  * format=json a line must be one JSON value: a malformed line is still
@@ -50,6 +65,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <glob.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -60,6 +76,7 @@
 #include <unistd.h>
 
 #define FILE_READ_CHUNK 65536
+#define FILE_HEAD_BYTES 256
 
 static const char *const file_formats[] = {"string", "json", NULL};
 
@@ -148,7 +165,16 @@ typedef struct {
   bool resumed;       /* the committed offset was consulted */
   bool sought;        /* the path was missing: its rotated file looked for */
   bool rotated;       /* the path names another file: drain, then switch */
+  bool waiting;       /* glob: the path names a file read under another name */
   bool warned_ts;     /* one warning per file about timestamp.field */
+  /* Identity of the open file (see the header): the hash of its first
+   * head_len bytes (-1: not taken yet), and the offset's text after the
+   * position, made again when the head grows or s->retired changes. */
+  int64_t head_len;
+  uint64_t head_hash;
+  char *ident;
+  size_t ident_len;
+  unsigned ident_gen;
 } file_follower_t;
 
 typedef struct {
@@ -169,8 +195,12 @@ typedef struct {
     dev_t dev;
     ino_t ino;
     bool seen;
+    int64_t position, head_len; /* where it ended; its identity */
+    uint64_t head_hash;
+    char *owner; /* the partition whose offsets list it */
   } *retired;
   size_t nretired;
+  unsigned retired_gen; /* changes with retired */
 } file_source_t;
 
 static int64_t conn_file_now_ms(void) {
@@ -182,6 +212,7 @@ static int64_t conn_file_now_ms(void) {
 static void conn_file_follower_free(file_follower_t *f) {
   if (f->fd >= 0)
     close(f->fd);
+  free(f->ident);
   free(f->path);
   free(f->partition);
   free(f->buf);
@@ -192,6 +223,7 @@ static void conn_file_follower_reset(file_follower_t *f) {
   f->pos = f->read_pos = 0;
   f->start = f->len = 0;
   f->line = 0;
+  f->head_len = -1;
 }
 
 /* Counts the lines in the first `upto` bytes of fd; returns the count, or
@@ -217,6 +249,200 @@ static int64_t conn_file_count_lines(int fd, int64_t upto, bool partial_end) {
     return lines + 1;
   return last == '\n' ? lines : -1;
 }
+
+/* ---- identity ----------------------------------------------------------------
+ * (see the header) */
+
+/* The FNV-1a hash of the first n (<= FILE_HEAD_BYTES) bytes of fd, or -1
+ * when they cannot be read. */
+static int conn_file_hash(int fd, int64_t n, uint64_t *out) {
+  unsigned char b[FILE_HEAD_BYTES];
+  if (n < 0 || n > FILE_HEAD_BYTES || (n > 0 && pread(fd, b, (size_t)n, 0) != (ssize_t)n))
+    return -1;
+  uint64_t h = 14695981039346656037ULL;
+  for (int64_t i = 0; i < n; i++) {
+    h ^= b[i];
+    h *= 1099511628211ULL;
+  }
+  *out = h;
+  return 0;
+}
+
+/* Makes f->ident current for f->pos: ,"inode":..,"head":"<n>:<hash>" and
+ * the "rotated" files f owns, then '}'. Returns 0 or -1 (no memory). */
+static int conn_file_ident(file_source_t *s, file_follower_t *f) {
+  int64_t want = f->pos < FILE_HEAD_BYTES ? f->pos : FILE_HEAD_BYTES;
+  if (f->ident && f->head_len == want && f->ident_gen == s->retired_gen)
+    return 0;
+  if (f->head_len != want) {
+    f->head_len = want;
+    if (conn_file_hash(f->fd, want, &f->head_hash) != 0) { /* unreadable: by inode alone */
+      f->head_len = 0;
+      conn_file_hash(f->fd, 0, &f->head_hash);
+    }
+  }
+  size_t cap = 96;
+  for (size_t r = 0; r < s->nretired; r++)
+    cap += strcmp(s->retired[r].owner, f->partition) == 0 ? 128 : 0;
+  char *b = malloc(cap);
+  if (!b)
+    return -1;
+  size_t n = (size_t)snprintf(b, cap, ",\"inode\":%llu,\"head\":\"%lld:%016llx\"",
+                              (unsigned long long)f->ino, (long long)f->head_len,
+                              (unsigned long long)f->head_hash);
+  const char *sep = ",\"rotated\":[";
+  for (size_t r = 0; r < s->nretired; r++) {
+    const struct file_retired *e = &s->retired[r];
+    if (strcmp(e->owner, f->partition) != 0)
+      continue;
+    n += (size_t)snprintf(b + n, cap - n,
+                          "%s{\"inode\":%llu,\"position\":%lld,\"head\":\"%lld:%016llx\"}", sep,
+                          (unsigned long long)e->ino, (long long)e->position,
+                          (long long)e->head_len, (unsigned long long)e->head_hash);
+    sep = ",";
+  }
+  n += (size_t)snprintf(b + n, cap - n, "%s}", *sep == ',' && sep[1] == '\0' ? "]" : "");
+  free(f->ident);
+  f->ident = b;
+  f->ident_len = n;
+  f->ident_gen = s->retired_gen;
+  return 0;
+}
+
+/* The source offset of f's position (malloc'd), or NULL (no memory). */
+static char *conn_file_offset(file_source_t *s, file_follower_t *f) {
+  if (conn_file_ident(s, f) != 0)
+    return NULL;
+  char *o = malloc(sizeof "{\"position\":" + 20 + f->ident_len);
+  if (!o)
+    return NULL;
+  size_t n = sizeof "{\"position\":" - 1;
+  memcpy(o, "{\"position\":", n);
+  n += conn_fmt_i64(o + n, f->pos);
+  memcpy(o + n, f->ident, f->ident_len + 1);
+  return o;
+}
+
+/* Glob: whether the file st is read by a follower other than self, or was
+ * read to its end after a rotation (and so is seen again under a new
+ * name): it is not to be read again. */
+static bool conn_file_taken(file_source_t *s, const file_follower_t *self, const struct stat *st) {
+  bool taken = false;
+  for (size_t r = 0; r < s->nretired; r++) /* all of them: marks it seen by the scan */
+    if (s->retired[r].dev == st->st_dev && s->retired[r].ino == st->st_ino)
+      taken = s->retired[r].seen = true;
+  for (size_t k = 0; k < s->nfiles && !taken; k++)
+    taken = s->files[k] != self && s->files[k]->fd >= 0 && s->files[k]->dev == st->st_dev &&
+            s->files[k]->ino == st->st_ino;
+  return taken;
+}
+
+/* Glob: records that the file (dev, ino) was read up to position under
+ * the partition owner, and ends there for this task (see s->retired).
+ * head_len and head_hash are its identity. A file known already keeps its
+ * first owner, whose committed offsets may be the only ones naming it (a
+ * follower that finished it under a later name without a line to emit has
+ * none), with the new position. Returns 0, or -1 without memory (the file
+ * may then be read again by a restarted task: nothing is lost). */
+static int conn_file_retire(file_source_t *s, const char *owner, dev_t dev, ino_t ino,
+                            int64_t position, int64_t head_len, uint64_t head_hash) {
+  s->retired_gen++;
+  for (size_t r = 0; r < s->nretired; r++) {
+    struct file_retired *e = &s->retired[r];
+    if (e->dev == dev && e->ino == ino) {
+      if (position >= e->position)
+        *e = (struct file_retired){dev, ino, true, position, head_len, head_hash, e->owner};
+      return 0;
+    }
+  }
+  char *o = strdup(owner);
+  struct file_retired *rs = o ? realloc(s->retired, (s->nretired + 1) * sizeof *rs) : NULL;
+  if (!rs) {
+    free(o);
+    return -1;
+  }
+  s->retired = rs;
+  rs[s->nretired++] = (struct file_retired){dev, ino, true, position, head_len, head_hash, o};
+  return 0;
+}
+
+/* ---- files that moved inside the glob ---------------------------------------
+ * After a restart, a match whose own offset does not name it (a rotation
+ * renamed it: app.log -> app.1.log, or -> app-2026-11-22.log) may have been
+ * read under another name: some committed offset of the connector names
+ * its inode and head, as the file being read ("inode") or as one read to
+ * its end ("rotated"). It continues from the furthest such position, under
+ * its own name; the follower of its old name does not read it (see
+ * conn_file_resume_rotated). Until it has offsets of its own, the offsets
+ * of the partition that named it keep naming it: it is listed in that
+ * partition's "rotated" (s->retired), or a restart after the next line of
+ * that partition's new file would read it from 0. */
+
+struct file_claim {
+  const file_follower_t *f;
+  const struct stat *st;
+  int64_t best;   /* -1: none */
+  char *from;     /* the partition that names it */
+};
+
+static void conn_file_claim_one(struct file_claim *c, const char *partition, yajl_val o) {
+  const char *ino = conn_json_scalar(conn_json_member(o, "inode"));
+  const char *pos = conn_json_scalar(conn_json_member(o, "position"));
+  const char *head = conn_json_scalar(conn_json_member(o, "head"));
+  if (!ino || !pos || strtoull(ino, NULL, 10) != (unsigned long long)c->st->st_ino)
+    return;
+  long long p = strtoll(pos, NULL, 10);
+  if (p < 0 || p > c->st->st_size || p <= c->best)
+    return;
+  if (head) { /* absent: an offset of an older runnel, by inode alone */
+    char *end;
+    long long n = strtoll(head, &end, 10);
+    uint64_t h;
+    if (*end != ':' || n > c->st->st_size || conn_file_hash(c->f->fd, n, &h) != 0 ||
+        h != strtoull(end + 1, NULL, 16))
+      return;
+  }
+  if (conn_file_count_lines(c->f->fd, p, p == c->st->st_size) < 0)
+    return;
+  char *dup = strdup(partition);
+  if (!dup)
+    return;
+  free(c->from);
+  c->from = dup;
+  c->best = p;
+}
+
+static void conn_file_claim_cb(void *arg, const char *partition, const char *offset) {
+  yajl_val v = conn_json_parse(NULL, offset, strlen(offset), NULL, 0);
+  conn_file_claim_one(arg, partition, v);
+  yajl_val rot = conn_json_member(v, "rotated");
+  for (size_t i = 0; rot && YAJL_IS_ARRAY(rot) && i < rot->u.array.len; i++)
+    conn_file_claim_one(arg, partition, rot->u.array.values[i]);
+  yajl_tree_free(v);
+}
+
+/* Positions f (just opened, st its stat) where another name's offset left
+ * its file. Returns 0, or -1 when no offset names it. */
+static int conn_file_resume_claimed(file_source_t *s, file_follower_t *f, const struct stat *st) {
+  struct file_claim c = {.f = f, .st = st, .best = -1};
+  conn_ctx_offsets_each(s->ctx, conn_file_claim_cb, &c);
+  if (c.best < 0) {
+    free(c.from);
+    return -1;
+  }
+  f->pos = f->read_pos = c.best;
+  f->line = conn_file_count_lines(f->fd, c.best, c.best == st->st_size);
+  if (conn_file_ident(s, f) == 0)
+    conn_file_retire(s, c.from, st->st_dev, st->st_ino, c.best, f->head_len, f->head_hash);
+  conn_ctx_log(s->ctx, 2,
+               "%s: this file (inode %llu) was read up to byte %lld as %s before a rotation "
+               "renamed it; continuing from byte %lld",
+               f->path, (unsigned long long)st->st_ino, (long long)c.best, c.from,
+               (long long)c.best);
+  free(c.from);
+  return 0;
+}
+/* ---- end of files that moved inside the glob ---- */
 
 /* ---- resuming a file rotated while the task was down ------------------------
  * The committed offset names the inode it was taken from. When the path
@@ -275,6 +501,14 @@ static int conn_file_resume_rotated(file_source_t *s, file_follower_t *f, unsign
   int fd = conn_file_open_inode(f, ino, &st, name, sizeof name);
   if (fd < 0)
     return -1;
+  if (s->is_glob && fnmatch(s->pattern, name, FNM_PATHNAME | FNM_PERIOD) == 0) {
+    conn_ctx_log(s->ctx, 2,
+                 "%s: the file it was (inode %llu) is now %s, which the glob matches: it is "
+                 "read under that name",
+                 f->path, ino, name);
+    close(fd);
+    return -1;
+  }
   int64_t lines = position <= st.st_size
                       ? conn_file_count_lines(fd, position, position == st.st_size)
                       : -1;
@@ -292,6 +526,7 @@ static int conn_file_resume_rotated(file_source_t *s, file_follower_t *f, unsign
   f->dev = st.st_dev;
   f->ino = st.st_ino;
   f->rotated = false;
+  f->head_len = -1;
   f->pos = f->read_pos = position;
   f->line = lines;
   conn_ctx_log(s->ctx, 1,
@@ -333,8 +568,11 @@ static int conn_file_resume_missing(file_source_t *s, file_follower_t *f) {
 static void conn_file_resume(file_source_t *s, file_follower_t *f, const struct stat *st) {
   f->resumed = true;
   char *off = conn_ctx_offset(s->ctx, f->partition);
-  if (!off)
+  if (!off) {
+    if (s->is_glob)
+      conn_file_resume_claimed(s, f, st);
     return;
+  }
   char err[256];
   yajl_val v = conn_json_parse("offset", off, strlen(off), err, sizeof err);
   const char *p = conn_json_scalar(conn_json_member(v, "position"));
@@ -345,6 +583,8 @@ static void conn_file_resume(file_source_t *s, file_follower_t *f, const struct 
     conn_ctx_log(s->ctx, 1, "%s: committed offset %s has no valid \"position\"; reading from 0",
                  f->path, off);
   } else if (ino && strtoull(ino, NULL, 10) != (unsigned long long)st->st_ino) {
+    if (s->is_glob && conn_file_resume_claimed(s, f, st) == 0)
+      goto done;
     if (conn_file_resume_rotated(s, f, strtoull(ino, NULL, 10), position) == 0)
       goto done;
     conn_ctx_log(s->ctx, 1,
@@ -394,6 +634,19 @@ static int conn_file_open(file_source_t *s, file_follower_t *f, char *err, size_
     close(fd);
     return CONN_E_FAIL;
   }
+  if (s->is_glob && conn_file_taken(s, f, &st)) {
+    /* app.1.log after app.log -> app.1.log: read (or being read) under
+     * its old name; this path waits for a file of its own. */
+    if (!f->waiting || f->dev != st.st_dev || f->ino != st.st_ino)
+      conn_ctx_log(s->ctx, 2, "%s: now names a file read under another name (inode %llu); "
+                   "waiting for a new file", f->path, (unsigned long long)st.st_ino);
+    f->waiting = true;
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
+    close(fd);
+    return 0;
+  }
+  f->waiting = false;
   f->fd = fd;
   f->dev = st.st_dev;
   f->ino = st.st_ino;
@@ -413,6 +666,7 @@ static file_follower_t *conn_file_follower_add(file_source_t *s, const char *pat
   if (!f)
     return NULL;
   f->fd = -1;
+  f->head_len = -1;
   f->path = strdup(path);
   yajl_gen g = yajl_gen_alloc(NULL);
   if (g) {
@@ -462,18 +716,12 @@ static int conn_file_scan(file_source_t *s, char *err, size_t errlen) {
     for (size_t k = 0; k < s->nfiles && !known; k++)
       known = strcmp(s->files[k]->path, path) == 0;
     struct stat st;
-    if (known || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
       continue;
-    /* A file we already hold open under another name was renamed into
-     * the glob: it is being read already. */
-    bool held = false;
-    for (size_t k = 0; k < s->nfiles && !held; k++)
-      held = s->files[k]->fd >= 0 && s->files[k]->dev == st.st_dev &&
-             s->files[k]->ino == st.st_ino;
-    for (size_t r = 0; r < s->nretired && !held; r++)
-      if (s->retired[r].dev == st.st_dev && s->retired[r].ino == st.st_ino)
-        held = s->retired[r].seen = true;
-    if (held)
+    /* A file held open under another name, or finished after a rotation,
+     * was renamed into the glob: it is read already. (Checked for known
+     * paths too: it marks a finished file still matched as seen.) */
+    if (conn_file_taken(s, NULL, &st) || known)
       continue;
     file_follower_t *f = conn_file_follower_add(s, path);
     int rc = f ? conn_file_open(s, f, err, errlen) : CONN_E_FAIL;
@@ -488,9 +736,14 @@ static int conn_file_scan(file_source_t *s, char *err, size_t errlen) {
   }
   globfree(&g);
   size_t kept = 0;
-  for (size_t r = 0; r < s->nretired; r++)
+  for (size_t r = 0; r < s->nretired; r++) {
     if (s->retired[r].seen)
       s->retired[kept++] = s->retired[r];
+    else
+      free(s->retired[r].owner);
+  }
+  if (kept != s->nretired) /* the owners' offsets list fewer files */
+    s->retired_gen++;
   s->nretired = kept;
   /* Forget followers that are closed and whose path is gone. */
   size_t w = 0;
@@ -532,20 +785,10 @@ static int conn_file_emit(file_source_t *s, file_follower_t *f, const char *text
     snprintf(err, errlen, "out of memory");
     return CONN_E_FAIL;
   }
-  /* {"position":<pos>,"inode":<ino>}, without printf: once per line. */
-  char offset[96];
-  size_t ol = sizeof "{\"position\":" - 1;
-  memcpy(offset, "{\"position\":", ol);
-  ol += conn_fmt_i64(offset + ol, f->pos);
-  memcpy(offset + ol, ",\"inode\":", sizeof ",\"inode\":" - 1);
-  ol += sizeof ",\"inode\":" - 1;
-  ol += conn_fmt_u64(offset + ol, (uint64_t)f->ino);
-  offset[ol++] = '}';
-  offset[ol] = '\0';
   if (conn_record_set_topic(r, s->topic) != 0 ||
       conn_record_set_value(r, text, (int32_t)len) != 0 ||
       (r->source_partition = strdup(f->partition)) == NULL ||
-      (r->source_offset = strdup(offset)) == NULL)
+      (r->source_offset = conn_file_offset(s, f)) == NULL)
     goto fail;
   if (!s->json)
     return 1;
@@ -670,11 +913,8 @@ static int conn_file_at_end(file_source_t *s, file_follower_t *f, conn_batch_t *
   conn_ctx_log(s->ctx, 2, "%s: rotated after %" PRId64 " bytes; following the new file", f->path,
                f->pos);
   if (s->is_glob) {
-    struct file_retired *rs = realloc(s->retired, (s->nretired + 1) * sizeof *rs);
-    if (rs) { /* without memory the rotated file may be read again: no loss */
-      s->retired = rs;
-      s->retired[s->nretired++] = (struct file_retired){f->dev, f->ino, true};
-    }
+    if (conn_file_ident(s, f) == 0) /* (else it may be read again: no loss) */
+      conn_file_retire(s, f->partition, f->dev, f->ino, f->pos, f->head_len, f->head_hash);
   }
   close(f->fd);
   f->fd = -1;
@@ -721,6 +961,8 @@ static void conn_file_source_stop(void *task) {
   for (size_t i = 0; i < s->nfiles; i++)
     conn_file_follower_free(s->files[i]);
   free(s->files);
+  for (size_t r = 0; r < s->nretired; r++)
+    free(s->retired[r].owner);
   free(s->retired);
   free(s->pattern);
   free(s->topic);
@@ -804,6 +1046,7 @@ static int conn_file_source_alter_offsets(const conn_config_t *cfg, const char *
                              : NULL;
   yajl_val fn = conn_json_member(part, "filename");
   yajl_val pos = conn_json_member(off, "position"), ino = conn_json_member(off, "inode");
+  yajl_val head = conn_json_member(off, "head"), rot = conn_json_member(off, "rotated");
   int rc = -1;
   if (!fn || !YAJL_IS_STRING(fn) || !*fn->u.string)
     snprintf(msg, len, "Partition objects should contain the key 'filename' (a file name)");
@@ -820,6 +1063,12 @@ static int conn_file_source_alter_offsets(const conn_config_t *cfg, const char *
   else if (ino && !YAJL_IS_NULL(ino) && (!YAJL_IS_INTEGER(ino) || YAJL_GET_INTEGER(ino) < 0))
     snprintf(msg, len, "The value for the 'inode' key in the offset, when given, should be a "
              "non-negative integer (the file's inode)");
+  else if (head && !YAJL_IS_NULL(head) && !YAJL_IS_STRING(head))
+    snprintf(msg, len, "The value for the 'head' key in the offset, when given, should be a "
+             "string (\"<bytes>:<hash>\", the file's identity)");
+  else if (rot && !YAJL_IS_NULL(rot) && !YAJL_IS_ARRAY(rot))
+    snprintf(msg, len, "The value for the 'rotated' key in the offset, when given, should be an "
+             "array (of the files read to their end)");
   else
     rc = 0;
   yajl_tree_free(part);

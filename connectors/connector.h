@@ -212,6 +212,14 @@ void conn_ctx_log(conn_ctx_t *ctx, int level, const char *fmt, ...)
  * text) for a source partition (JSON object text), or NULL when none. */
 char *conn_ctx_offset(conn_ctx_t *ctx, const char *source_partition);
 
+/* Source tasks: calls cb for every source partition of this connector
+ * with a committed offset (JSON object texts, as conn_ctx_offset gives
+ * them), for a source whose data moves between partitions: a file
+ * renamed by a rotation into another name of the file source's glob. */
+void conn_ctx_offsets_each(conn_ctx_t *ctx,
+                           void (*cb)(void *arg, const char *partition, const char *offset),
+                           void *arg);
+
 /* Sink tasks: start reading topic/partition at offset instead of the
  * consumer group's committed offset (for sinks that keep their own
  * offsets, such as the SQLite sink; Kafka's SinkTaskContext.offset). Call

@@ -79,6 +79,34 @@ char *conn_ctx_offset(conn_ctx_t *ctx, const char *source_partition) {
   return v;
 }
 
+void conn_ctx_offsets_each(conn_ctx_t *ctx,
+                           void (*cb)(void *arg, const char *partition, const char *offset),
+                           void *arg) {
+  connect_task_t *t = ctx->task;
+  connect_offset_t *l = NULL;
+  size_t n = 0;
+  if (connect_offsets_list(t->c->offsets, t->connector, &l, &n) != 0) n = 0;
+  /* The store's entries, each replaced by the scan's finding when newer
+   * (conn_ctx_offset's rule); then the scan's findings the store lacks. */
+  for (size_t i = 0; i < n; i++) {
+    char *key = connect_offsets_key(t->connector, l[i].partition);
+    const char *found = key ? conn_config_get(&t->restored, key) : NULL;
+    if (found || l[i].offset) cb(arg, l[i].partition, found ? found : l[i].offset);
+    free(key);
+  }
+  for (size_t k = 0; k < t->restored.count; k++) {
+    char *conn, *part;
+    const char *key = t->restored.keys[k];
+    if (connect_offsets_key_parse(key, strlen(key), &conn, &part) != 0) continue;
+    bool stored = false;
+    for (size_t i = 0; i < n && !stored; i++) stored = strcmp(l[i].partition, part) == 0;
+    if (!stored) cb(arg, part, t->restored.values[k]);
+    free(conn);
+    free(part);
+  }
+  connect_offset_list_free(l, n);
+}
+
 void conn_ctx_seek(conn_ctx_t *ctx, const char *topic, int32_t partition, int64_t offset) {
   connect_task_t *t = ctx->task;
   pthread_mutex_lock(&t->seek_mu);

@@ -35,6 +35,19 @@ assert_not_contains() {
   if [[ "$2" != *"$3"* ]]; then pass; else fail "$1: [$3] unexpectedly found in [$2]"; fi
 }
 
+# wait_for DESCRIPTION COMMAND...: retries the command every 0.1 s until it
+# succeeds (pass) or WAIT_FOR_SECONDS (default 20) have passed (fail). A
+# test may define its own instead.
+wait_for() {
+  local d=$1 i; shift
+  for i in $(seq 1 $((${WAIT_FOR_SECONDS:-20} * 10))); do
+    if "$@" >/dev/null 2>&1; then pass; return 0; fi
+    sleep 0.1
+  done
+  fail "$d (waited ${WAIT_FOR_SECONDS:-20} s)"
+  return 0
+}
+
 # Closing line that ctest output shows; exit status says it all.
 finish() {
   echo "$PASSED passed, $FAILED failed"

@@ -14,16 +14,6 @@ cat > "$T/worker.json" <<JSON
 JSON
 J='Content-Type: application/json'
 
-# wait_for DESCRIPTION COMMAND...: retries for up to 20 s.
-wait_for() {
-  local d=$1 i; shift
-  for i in $(seq 1 200); do
-    if "$@" >/dev/null 2>&1; then pass; return 0; fi
-    sleep 0.1
-  done
-  fail "$d (waited 20 s)"
-  return 0
-}
 file_is() { [ -f "$1" ] && [ "$(cat "$1")" == "$2" ]; }
 body_has() { http GET "$1"; [[ "$BODY" == *"$2"* ]]; }
 # put_connector NAME CONFIG-JSON: creates it through REST (201 expected).
@@ -121,7 +111,7 @@ start_worker rotk-final --config "$T/rotk-worker.json" "$T/rotk/r.json"
 cd - >/dev/null
 rotk_at_end() { # the committed offset is the end of the current file
   http GET /connectors/r/offsets
-  [[ "$BODY" == *"\"position\":$(stat -c %s "$T/rotk/app.log"),\"inode\":$(stat -c %i "$T/rotk/app.log")}"* ]]
+  [[ "$BODY" == *"\"position\":$(stat -c %s "$T/rotk/app.log"),\"inode\":$(stat -c %i "$T/rotk/app.log"),"* ]]
 }
 wait_for "the source reaches the end of the new file" rotk_at_end
 stop_worker TERM

@@ -90,6 +90,13 @@ char *conn_ctx_offset(conn_ctx_t *ctx, const char *source_partition) {
   return v ? strdup(v) : NULL;
 }
 
+void conn_ctx_offsets_each(conn_ctx_t *ctx,
+                           void (*cb)(void *arg, const char *partition, const char *offset),
+                           void *arg) {
+  for (size_t i = 0; i < ctx->offsets.count; i++)
+    cb(arg, ctx->offsets.keys[i], ctx->offsets.values[i]);
+}
+
 void conn_ctx_seek(conn_ctx_t *ctx, const char *topic, int32_t partition, int64_t offset) {
   size_t n = strlen(ctx->seeks);
   snprintf(ctx->seeks + n, sizeof ctx->seeks - n, "%s/%d@%lld ", topic, (int)partition,

@@ -60,6 +60,28 @@ static int teardown(void **state) {
   return 0;
 }
 
+/* The source offset the task writes for a position in the file that
+ * holds content (from its first byte): {"position", "inode", "head"},
+ * the head being the FNV-1a hash of the first min(position, 256) bytes. */
+static uint64_t head_hash(const char *content, long long n) {
+  uint64_t h = 14695981039346656037ULL;
+  for (long long i = 0; i < n; i++) {
+    h ^= (unsigned char)content[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+static void expect_offset(const char *got, const char *content, long long position,
+                          unsigned long long ino) {
+  long long n = position < 256 ? position : 256;
+  uint64_t h = head_hash(content, n);
+  char want[160];
+  snprintf(want, sizeof want, "{\"position\":%lld,\"inode\":%llu,\"head\":\"%lld:%016llx\"}",
+           position, ino, n, (unsigned long long)h);
+  assert_string_equal(got, want);
+}
+
 static void start_task(fixture_t *fx) {
   char err[512] = "";
   if (conn_config_validate(conn_file_source_plugin.defs, &fx->cfg, NULL, NULL, err, sizeof err))
@@ -131,9 +153,7 @@ static void test_reads_lines_follows_appends_waits_for_partial(void **state) {
   assert_string_equal(r->source_partition, part);
   struct stat st;
   stat(fx->path, &st);
-  char off[96];
-  snprintf(off, sizeof off, "{\"position\":12,\"inode\":%llu}", (unsigned long long)st.st_ino);
-  assert_string_equal(r->source_offset, off);
+  expect_offset(r->source_offset, "alpha\nbeta\r\n", 12, (unsigned long long)st.st_ino);
   /* An append with a partial last line: only the complete line now. */
   write_file(fx->path, "gamma\ndel", "a");
   assert_int_equal(poll_all(fx, 100), 1);
@@ -278,9 +298,7 @@ static void test_restart_after_rotation_finishes_old_file(void **state) {
   conn_batch_init(&b);
   assert_int_equal(conn_file_source_plugin.poll(fx->task, &b, 100, err, sizeof err), 1);
   assert_memory_equal(b.records[0].value, "a2", 2);
-  char off[96];
-  snprintf(off, sizeof off, "{\"position\":6,\"inode\":%llu}", old_ino);
-  assert_string_equal(b.records[0].source_offset, off);
+  expect_offset(b.records[0].source_offset, "a1\na2\n", 6, old_ino);
   test_ctx_commit(&fx->ctx, &b);
   conn_batch_clear(&b);
   assert_int_equal(conn_file_source_plugin.poll(fx->task, &b, 100, err, sizeof err), 1);
@@ -289,10 +307,9 @@ static void test_restart_after_rotation_finishes_old_file(void **state) {
   start_task(fx);
   assert_int_equal(poll_all(fx, 100), 4);
   assert_string_equal(got_values(fx), "a3|a4|b1|b2");
-  snprintf(off, sizeof off, "{\"position\":11,\"inode\":%llu}", old_ino);
-  assert_string_equal(fx->got.records[1].source_offset, off); /* a4: the old file's end */
-  snprintf(off, sizeof off, "{\"position\":3,\"inode\":%llu}", new_ino);
-  assert_string_equal(fx->got.records[2].source_offset, off); /* b1: the new file's */
+  /* a4: the old file's end; b1: the new file's */
+  expect_offset(fx->got.records[1].source_offset, "a1\na2\na3\na4", 11, old_ino);
+  expect_offset(fx->got.records[2].source_offset, "b1\nb2\n", 3, new_ino);
   stop_task(fx);
   /* Crash after the drain, before a line of the new file was committed:
    * the old file's end (after a line without '\n') resumes at the new file. */
@@ -329,6 +346,65 @@ static void test_restart_after_rotation_finishes_old_file(void **state) {
   assert_non_null(strstr(fx->ctx.last_log, "replaced"));
   assert_int_equal(poll_all(fx, 100), 1);
   assert_string_equal(got_values(fx), "c1");
+}
+
+/* Glob, after a restart: a match without an offset of its own continues
+ * where another name's offset left its file (inode and head), as current
+ * file or in "rotated"; an offset naming its inode with another head (a
+ * deleted file's inode given to a new file) does not count. */
+static void test_glob_match_continues_where_another_name_left_it(void **state) {
+  fixture_t *fx = *state;
+  char rot[600], pattern[600], part_app[700], part_rot[700], off[400];
+  snprintf(rot, sizeof rot, "%s/app.1.log", fx->dir);
+  snprintf(pattern, sizeof pattern, "%s/app*.log", fx->dir);
+  snprintf(part_app, sizeof part_app, "{\"filename\":\"%s/app.log\"}", fx->dir);
+  snprintf(part_rot, sizeof part_rot, "{\"filename\":\"%s\"}", rot);
+  const char *text = "x1\nx2\nx3\n";
+  write_file(rot, text, "w");
+  unsigned long long ino = inode_of(rot);
+  conn_config_set(&fx->cfg, "file", pattern);
+  conn_config_set(&fx->cfg, "scan.interval.ms", "10");
+  /* Same inode, another head: a new file, read from 0. */
+  snprintf(off, sizeof off, "{\"position\":3,\"inode\":%llu,\"head\":\"3:%016llx\"}", ino,
+           (unsigned long long)head_hash("y1\n", 3));
+  conn_config_set(&fx->ctx.offsets, part_app, off);
+  start_task(fx);
+  assert_int_equal(poll_all(fx, 100), 3);
+  assert_string_equal(got_values(fx), "x1|x2|x3");
+  stop_task(fx);
+  /* Its identity, as the file app.log was reading: from byte 3. */
+  conn_batch_clear(&fx->got);
+  conn_config_unset(&fx->ctx.offsets, part_rot);
+  snprintf(off, sizeof off, "{\"position\":3,\"inode\":%llu,\"head\":\"3:%016llx\"}", ino,
+           (unsigned long long)head_hash(text, 3));
+  conn_config_set(&fx->ctx.offsets, part_app, off);
+  start_task(fx);
+  assert_int_equal(poll_all(fx, 100), 2);
+  assert_string_equal(got_values(fx), "x2|x3");
+  expect_offset(fx->got.records[1].source_offset, text, 9, ino);
+  stop_task(fx);
+  /* As a file app.log finished before its new file: from byte 6. */
+  conn_batch_clear(&fx->got);
+  conn_config_unset(&fx->ctx.offsets, part_rot);
+  snprintf(off, sizeof off,
+           "{\"position\":0,\"inode\":1,\"head\":\"0:%016llx\",\"rotated\":[{\"inode\":%llu,"
+           "\"position\":6,\"head\":\"6:%016llx\"}]}",
+           (unsigned long long)head_hash("", 0), ino, (unsigned long long)head_hash(text, 6));
+  conn_config_set(&fx->ctx.offsets, part_app, off);
+  start_task(fx);
+  assert_int_equal(poll_all(fx, 100), 1);
+  assert_string_equal(got_values(fx), "x3");
+  /* A new app.log: its offsets list app.1.log, which has none of its own
+   * committed before this line. */
+  char app[600];
+  snprintf(app, sizeof app, "%s/app.log", fx->dir);
+  write_file(app, "n1\n", "w");
+  usleep(20 * 1000); /* scan.interval.ms */
+  assert_int_equal(poll_all(fx, 100), 1);
+  assert_string_equal(fx->got.records[1].value, "n1");
+  char rotated[200];
+  snprintf(rotated, sizeof rotated, ",\"rotated\":[{\"inode\":%llu,\"position\":6,", ino);
+  assert_non_null(strstr(fx->got.records[1].source_offset, rotated));
 }
 
 static void test_rotation_by_rename_finishes_old_file_first(void **state) {
@@ -643,6 +719,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_json_lines_key_timestamp_and_malformed, setup,
                                       teardown),
       cmocka_unit_test(test_json_line_fields),
+      cmocka_unit_test_setup_teardown(test_glob_match_continues_where_another_name_left_it, setup,
+                                      teardown),
       cmocka_unit_test(test_config_validation),
       cmocka_unit_test(test_registry_finds_plugins_by_name_and_kafka_alias),
   };
