@@ -184,7 +184,11 @@ static int pg_connect(const char *url, const char *user, const char *password, b
 
 /* Connection trouble (class 08), shutdown or restart (57P01..57P03),
  * resource shortage (53), serialization failure and deadlock are retried;
- * anything else is about the statement. */
+ * anything else is about the statement. Except a lost race of two
+ * sessions creating one table (two sinks, or two tasks, starting at once:
+ * CREATE TABLE IF NOT EXISTS is not atomic in PostgreSQL, and the loser
+ * gets 42P07 or a unique violation of a catalog index, pg_type's or
+ * pg_class's): retried too, when the table exists. */
 static int pg_fail(conn_jdbc_db_t *c, PGresult *res, char *err, size_t errlen) {
   pg_msg(err, errlen, "", res ? PQresultErrorMessage(res) : PQerrorMessage(c->conn));
   if (!res || PQstatus(c->conn) != CONNECTION_OK) return JDBC_E_CONN;
@@ -192,6 +196,10 @@ static int pg_fail(conn_jdbc_db_t *c, PGresult *res, char *err, size_t errlen) {
   if (!state) return JDBC_E_CONN;
   if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
       strncmp(state, "53", 2) == 0 || strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+    return JDBC_E_CONN;
+  const char *cons = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+  if (strcmp(state, "42P07") == 0 ||
+      (strcmp(state, "23505") == 0 && cons && strncmp(cons, "pg_", 3) == 0))
     return JDBC_E_CONN;
   return JDBC_E_DATA;
 }
