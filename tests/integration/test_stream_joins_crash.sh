@@ -32,8 +32,10 @@
 #     sequence, and each worker run writes a contiguous piece of it that
 #     starts at or before where the run before stopped (the outputs since
 #     the last commit, written again) and not before where the run before
-#     started (commits do not go back); a run after a clean stop starts
-#     with new outputs (no copies), and so does the first.
+#     started (commits do not go back; after the state files were deleted
+#     the task restores to its last checkpoint, which may be a commit
+#     older: then not before the last clean stop); a run after a clean
+#     stop starts with new outputs (no copies), and so does the first.
 #
 # Knobs: RUNNEL_SJCRASH_RECORDS (records per side and round, default
 # 15000), RUNNEL_SJCRASH_ROUNDS (3), RUNNEL_SJCRASH_KEYS (1000),
@@ -106,17 +108,19 @@ expected() {
     }' | LC_ALL=C sort
 }
 
-# Every worker run starts with a mark: "M <run> <clean> <topic> <partition>
-# <end offset>" for every output topic (clean: the run before stopped
-# cleanly, or there was none).
+# Every worker run starts with a mark: "M <run> <how> <topic> <partition>
+# <end offset>" for every output topic; how: 1 the run before stopped
+# cleanly (or there was none), 0 it was killed, 2 killed and then the
+# state files deleted.
 RUN=0
 PREV_CLEAN=1
-mark() {
+mark() { # [STATE_DELETED]
+  local t how=$PREV_CLEAN
   RUN=$((RUN + 1))
-  local t
+  if [ "$how" = 0 ] && [ "${1:-0}" = 1 ]; then how=2; fi
   for t in $OUTPUTS; do
     R topics describe "$t" |
-      sed -n "s/.*Partition: \([0-9]*\).*EndOffset: \([0-9]*\).*/M $RUN $PREV_CLEAN $t \1 \2/p" >> "$T/marks.txt"
+      sed -n "s/.*Partition: \([0-9]*\).*EndOffset: \([0-9]*\).*/M $RUN $how $t \1 \2/p" >> "$T/marks.txt"
   done
   PREV_CLEAN=0
 }
@@ -127,9 +131,8 @@ mark() {
 DEL_AT=0
 NO_BUSY=0
 before_kill() {
-  mark
   if [ "$NO_BUSY" = 1 ]; then CYCLE_MODE=; fi
-  if [ "$1" -eq "$DEL_AT" ]; then delete_state; fi
+  if [ "$1" -eq "$DEL_AT" ]; then delete_state; mark 1; else mark; fi
 }
 
 # sub_round NAME TOPIC FILE DEL_AT: appends FILE (or nothing when FILE is
@@ -180,22 +183,27 @@ assert_eq "join results an uninterrupted run does not give" "" "$(sed -n 1,5p "$
 
 # The copies: the rules at the top of this file, per output partition.
 report=$(awk '
-  $1 == "M" { start[$4, $5, $2] = $6; clean[$2] = $3; if ($2 > nrun) nrun = $2; next }
+  $1 == "M" { start[$4, $5, $2] = $6; how[$2] = $3; if ($2 > nrun) nrun = $2; next }
   function bad(msg) { if (nbad++ < 5) print $1 "/" $2 " offset " $3 ": " msg }
   {
     tp = $1 SUBSEP $2; rec = $4 " " $5 " " $6
-    if (tp != cur_tp) { cur_tp = tp; run = 0; n = 0; pos = 0; prev_start = 0; was_clean = 0 }
+    if (tp != cur_tp) { cur_tp = tp; run = 0; n = 0; pos = 0; prev_start = 0; was_clean = 0; was_deleted = 0 }
     # The run that wrote this offset; a new run starts a new piece.
     newrun = 0
-    while (run < nrun && start[tp, run + 1] <= $3) { run++; newrun = 1; if (clean[run]) was_clean = 1 }
+    while (run < nrun && start[tp, run + 1] <= $3) {
+      run++; newrun = 1
+      if (how[run] == 1) { was_clean = 1; clean_n = n }
+      if (how[run] == 2) was_deleted = 1
+    }
     if (newrun) {
       if ((tp, rec) in idx) {
         j = idx[tp, rec]
         if (was_clean) bad("run " run " (after a clean stop) writes again " rec)
-        else if (j < prev_start) bad("run " run " writes again " rec ", from before where run " run - 1 " started")
+        else if (was_deleted && j < clean_n) bad("run " run " (state files deleted) writes again " rec ", from before the last clean stop")
+        else if (!was_deleted && j < prev_start) bad("run " run " writes again " rec ", from before where the run before started")
         pos = j
       } else pos = n
-      prev_start = pos; was_clean = 0; resent += (pos < n)
+      prev_start = pos; was_clean = 0; was_deleted = 0; resent += (pos < n)
     }
     if (pos < n) {
       if (seq[tp, pos] != rec) bad("run " run " writes " rec " where its copies have " seq[tp, pos])
