@@ -307,6 +307,7 @@ typedef struct {
   conn_jdbc_fields_t fields; /* of the value */
   char **owned;             /* malloc'd strings the values point into */
   int nowned;
+  bool lane;                /* sent by the fast lane, not parsed (yet) */
 } conn_jdbc_row_t;
 
 /* Parses rec into row (zeroed by the caller), its arrays and the value's
@@ -322,6 +323,19 @@ void conn_jdbc_row_free(conn_jdbc_row_t *row);
 bool conn_jdbc_row_same_key(const conn_jdbc_row_t *a, const conn_jdbc_row_t *b);
 
 /* ---- the sink's offsets table ------------------------------------------------------ */
+
+/* ---- the fast lane of a streamed COPY (conn_jdbc_lane.c) ---- */
+
+typedef struct conn_jdbc_lane conn_jdbc_lane_t;
+
+/* Reads text (a record's value) as the n columns names, in that order:
+ * 1 and vals[0..n) set (strings valid until the next call) when it is a
+ * JSON object of exactly those fields, each a scalar; 0 when it is
+ * anything else (the general path decides); JDBC_E_NOMEM. *lane is
+ * created on first use. */
+int conn_jdbc_lane_row(conn_jdbc_lane_t **lane, const char *const *names, int n,
+                       const char *text, size_t len, conn_jdbc_val_t *vals);
+void conn_jdbc_lane_free(conn_jdbc_lane_t *lane);
 
 #define CONN_JDBC_OFFSETS_TABLE "__runnel_sink_offsets"
 /* Its columns (the first three the key) and their types. */

@@ -86,6 +86,9 @@ typedef struct {
   conn_jdbc_pool_t pool; /* the put's rows */
   int32_t *chunk_set; /* open-addressing set of row indexes (same-key check) */
   size_t chunk_set_cap;
+  conn_jdbc_lane_t *lane; /* the streamed COPY's fast lane */
+  conn_jdbc_val_t *lane_vals;
+  int lane_cap;
 } sink_task_t;
 
 static const char *const insert_modes[] = {"insert", "upsert", "update", NULL};
@@ -597,9 +600,30 @@ static int sink_write_rows(sink_task_t *s, size_t n, char *err, size_t errlen) {
   return JDBC_OK;
 }
 
+/* Parses the rows the fast lane sent to a stream that was then given up:
+ * the usual way writes every row of the put from its parsed columns. */
+static int sink_lane_parse(sink_task_t *s, size_t n, char *err, size_t errlen) {
+  for (size_t i = 0; i < n; i++) {
+    conn_jdbc_row_t *row = &s->rows[i];
+    if (!row->lane) continue;
+    row->lane = false;
+    char reason[512];
+    int rc = conn_jdbc_row_parse(&s->pool, &s->pk, row->rec, row, reason, sizeof reason);
+    if (rc == JDBC_BAD_RECORD) { /* the lane reads only what the parser accepts */
+      snprintf(err, errlen, "%s-%d offset %lld: %s", row->rec->topic, row->rec->partition,
+               (long long)row->rec->offset, reason);
+      return JDBC_E_DATA;
+    }
+    if (rc != JDBC_OK) return rc;
+  }
+  return JDBC_OK;
+}
+
 /* One transaction: the rows (fast or slow path) and the offsets. */
 static int sink_transaction(sink_task_t *s, size_t n, bool slow, char *err, size_t errlen) {
-  int rc = sink_exec_sql(s, "BEGIN", err, errlen);
+  int rc = sink_lane_parse(s, n, err, errlen);
+  if (rc != JDBC_OK) return rc;
+  rc = sink_exec_sql(s, "BEGIN", err, errlen);
   if (rc != JDBC_OK) return rc;
   rc = slow ? sink_write_rows(s, n, err, errlen) : sink_write_batch(s, n, err, errlen);
   if (rc == JDBC_OK) rc = sink_offsets_commit(s, n, err, errlen);
@@ -627,6 +651,9 @@ typedef struct {
   int64_t rows;                 /* rows in the open COPY */
 } sink_stream_t;
 
+static int sink_stream_send(sink_task_t *s, sink_stream_t *st, const conn_jdbc_row_t *shape,
+                            const conn_jdbc_val_t *vals, bool begin, char *err, size_t errlen);
+
 static void sink_stream_abandon(sink_task_t *s, sink_stream_t *st) {
   char ignored[256];
   int rc = JDBC_OK;
@@ -645,20 +672,28 @@ static int sink_stream_row(sink_task_t *s, sink_stream_t *st, const conn_jdbc_ro
     sink_stream_abandon(s, st);
     return JDBC_OK;
   }
-  int rc = JDBC_OK;
   bool begin = !st->txn;
   st->txn = true; /* also when the COPY fails: ROLLBACK is harmless then */
+  return sink_stream_send(s, st, row, row->vals, begin, err, errlen);
+}
+
+/* Sends one row of shape's columns (vals): in the open COPY, or in a new
+ * one (begin: with BEGIN) when none is open or the open one has batch.size
+ * rows. Returns as sink_stream_row. */
+static int sink_stream_send(sink_task_t *s, sink_stream_t *st, const conn_jdbc_row_t *shape,
+                            const conn_jdbc_val_t *vals, bool begin, char *err, size_t errlen) {
+  int rc = JDBC_OK;
   if (st->open && st->rows >= s->batch_size) { /* at most batch.size rows per COPY */
     st->open = false;
     rc = s->d->copy_end(s->db, false, err, errlen);
   }
   if (rc == JDBC_OK && !st->open) {
-    rc = sink_copy_begin(s, row, begin, err, errlen);
+    rc = sink_copy_begin(s, shape, begin, err, errlen);
     st->open = rc == JDBC_OK;
-    st->shape = row;
+    st->shape = shape;
     st->rows = 0;
   }
-  if (rc == JDBC_OK) rc = s->d->copy_row(s->db, row->vals, row->ncols, err, errlen);
+  if (rc == JDBC_OK) rc = s->d->copy_row(s->db, vals, shape->ncols, err, errlen);
   if (rc == JDBC_OK) {
     st->rows++;
     return JDBC_OK;
@@ -671,6 +706,41 @@ static int sink_stream_row(sink_task_t *s, sink_stream_t *st, const conn_jdbc_ro
    * way; out of memory fails the put. */
   sink_stream_abandon(s, st);
   return rc == JDBC_E_NOMEM ? rc : JDBC_OK;
+}
+
+/* The fast lane: a record shaped like the open COPY's rows (same topic,
+ * the same value fields in the same order, scalars) goes straight from its
+ * JSON to the COPY, unparsed (conn_jdbc_lane.c). Returns 1 when sent, 0
+ * when the record goes the usual way, or JDBC_E_CONN / JDBC_E_NOMEM. */
+static int sink_lane(sink_task_t *s, sink_stream_t *st, const conn_record_t *rec,
+                     conn_jdbc_row_t *row, char *err, size_t errlen) {
+  const conn_jdbc_row_t *shape = st->shape;
+  if (!st->ok || !st->open || !rec->value ||
+      (s->pk.mode != JDBC_PK_NONE && s->pk.mode != JDBC_PK_KAFKA) ||
+      (shape->rec->topic != rec->topic && strcmp(shape->rec->topic, rec->topic) != 0))
+    return 0;
+  if (shape->ncols > s->lane_cap) {
+    conn_jdbc_val_t *v = realloc(s->lane_vals, (size_t)shape->ncols * sizeof *v);
+    if (!v) return JDBC_E_NOMEM;
+    s->lane_vals = v;
+    s->lane_cap = shape->ncols;
+  }
+  conn_jdbc_val_t *vals = s->lane_vals;
+  int nk = shape->nkeys;
+  int rc = conn_jdbc_lane_row(&s->lane, shape->cols + nk, shape->ncols - nk, rec->value,
+                              (size_t)rec->value_len, vals + nk);
+  if (rc != 1) return rc;
+  if (s->pk.mode == JDBC_PK_KAFKA) { /* as conn_jdbc_row_parse */
+    vals[0] = (conn_jdbc_val_t){.type = JDBC_TEXT, .s = rec->topic, .len = strlen(rec->topic)};
+    vals[1] = (conn_jdbc_val_t){.type = JDBC_INT, .i = rec->partition};
+    vals[2] = (conn_jdbc_val_t){.type = JDBC_INT, .i = rec->offset};
+  }
+  row->rec = rec;
+  row->op = JDBC_ROW_WRITE;
+  row->table = shape->table;
+  row->lane = true;
+  rc = sink_stream_send(s, st, shape, vals, false, err, errlen);
+  return rc == JDBC_OK ? 1 : rc;
 }
 
 /* Ends the stream: the last rows, the offsets, COMMIT. */
@@ -729,7 +799,9 @@ static int sink_put(void *task, const conn_record_t *records, size_t n, char *er
   for (size_t i = 0; i < n && ret == CONN_OK; i++) {
     conn_jdbc_row_t *row = &s->rows[i];
     char reason[512];
-    rc = conn_jdbc_row_parse(&s->pool, &s->pk, &records[i], row, reason, sizeof reason);
+    rc = sink_lane(s, &st, &records[i], row, err, errlen); /* 1: sent; < 0: handled below */
+    if (rc == 1) continue;
+    if (rc == 0) rc = conn_jdbc_row_parse(&s->pool, &s->pk, &records[i], row, reason, sizeof reason);
     if (rc == 0) {
       sink_table_t *t = NULL;
       if (checked && (checked->rec->topic == records[i].topic ||
@@ -740,7 +812,9 @@ static int sink_put(void *task, const conn_record_t *records, size_t n, char *er
       row->table = t;
       /* Rows shaped like the last checked one need no second look. */
       if (rc == JDBC_OK && !(checked && sink_same_shape(checked, row))) {
-        sink_stream_abandon(s, &st); /* the look may need the connection */
+        /* The look may need the connection: a started stream gives way
+         * (before the first row, nothing has started). */
+        if (st.txn) sink_stream_abandon(s, &st);
         rc = sink_table_prepare(s, row, reason, sizeof reason, err, errlen);
       }
       if (rc == JDBC_OK) {
@@ -794,6 +868,8 @@ static void sink_stop(void *task) {
   free(s->params);
   free(s->chunk_set);
   conn_jdbc_pool_free(&s->pool);
+  conn_jdbc_lane_free(s->lane);
+  free(s->lane_vals);
   conn_jdbc_buf_free(&s->sql);
   conn_config_free(&s->cfg);
   memset(s, 0, sizeof *s);

@@ -6,7 +6,7 @@
  *             written offset of every source partition
  *   start     plugin->start (retried on CONN_E_RETRY)
  *   loop      poll ─► check converters ─► transforms ─► append to the log
- *             (each record with its CONNECT_SOURCE_HEADER) ─► every
+ *             (the poll's last append with CONNECT_SOURCE_HEADERs) ─► every
  *             offset.flush.interval.ms: flush the destination partitions,
  *             then write the offsets and this task's destination marker
  *             to connect-offsets in one append, then plugin->commit
@@ -15,7 +15,15 @@
  * Why a restart neither skips nor repeats: a record is acknowledged to the
  * plugin (its offset committed, or found by the restore scan) only once it
  * is in the log, and every record in the log after the last commit is
- * found by the scan. The order "destinations flushed, then offsets
+ * found by the scan. A poll's records are appended per destination
+ * partition, one append each, and only the last append carries headers:
+ * on its last record of each source partition. A header found thus means
+ * the whole poll before it is in the log (one append is one write, so a
+ * process crash never splits it). A poll that went to one partition (the
+ * usual case) is exactly once; when a crash interrupts a poll spread over
+ * several partitions, its records are produced again (at least once):
+ * headers on every record would let the scan skip records whose append
+ * never happened. The order "destinations flushed, then offsets
  * written" makes this hold across power loss, not only process crashes.
  */
 #include <errno.h>
@@ -63,6 +71,10 @@ typedef struct {
   log_header_t *hdrs;
   char *hbuf;              /* header values of one append */
   size_t cap, hcap, hbuf_cap;
+  unsigned char *marks;    /* per polled record: SRC_KEEP | SRC_HEADER | SRC_FIRST */
+  size_t marks_cap;
+  size_t *srcs;            /* records given a header (one per source partition) */
+  size_t srcs_cap;
 } src_t;
 
 static src_tp_t *src_dest_find(src_t *s, const char *topic, int32_t partition) {
@@ -340,18 +352,26 @@ static size_t src_header(src_t *s, char *dst, const char *partition, size_t pl,
   return k;
 }
 
-/* Appends the kept records whose destination is (topic, partition) (keep[i]
- * marks them), in poll order, each with its source header. */
-static int src_append(src_t *s, const char *topic, int32_t partition, const signed char *keep,
+/* Marks of a polled record. */
+enum {
+  SRC_KEEP = 1,   /* appended */
+  SRC_HEADER = 2, /* appended with its source header */
+  SRC_FIRST = 4,  /* the first record of its destination partition */
+};
+
+/* Appends the kept records whose destination is (topic, partition), in
+ * poll order, with the source headers marked. */
+static int src_append(src_t *s, const char *topic, int32_t partition, const unsigned char *keep,
                       char *err, size_t errlen) {
   connect_task_t *t = s->t;
   conn_batch_t *b = &s->batch;
   size_t n = 0, nh = 0;
   for (size_t i = 0; i < b->count; i++) {
     conn_record_t *r = &b->records[i];
-    if (keep[i] != 1 || r->partition != partition || strcmp(r->topic, topic) != 0) continue;
+    if (!(keep[i] & SRC_KEEP) || r->partition != partition || strcmp(r->topic, topic) != 0)
+      continue;
     n++;
-    nh += (size_t)r->header_count + 1;
+    nh += (size_t)r->header_count + ((keep[i] & SRC_HEADER) != 0);
   }
   if (n == 0) return 0;
   if (!src_dest_find(s, topic, partition)) {
@@ -390,7 +410,8 @@ static int src_append(src_t *s, const char *topic, int32_t partition, const sign
   size_t need = 0;
   for (size_t i = 0; i < b->count; i++) {
     conn_record_t *r = &b->records[i];
-    if (keep[i] != 1 || r->partition != partition || strcmp(r->topic, topic) != 0) continue;
+    if (!(keep[i] & SRC_HEADER) || r->partition != partition || strcmp(r->topic, topic) != 0)
+      continue;
     need += s->name_json_len + strlen(r->source_partition) + strlen(r->source_offset) + 24;
   }
   if (need > s->hbuf_cap) {
@@ -403,20 +424,23 @@ static int src_append(src_t *s, const char *topic, int32_t partition, const sign
   int rc = 0;
   for (size_t i = 0; i < b->count; i++) {
     conn_record_t *r = &b->records[i];
-    if (keep[i] != 1 || r->partition != partition || strcmp(r->topic, topic) != 0) continue;
+    if (!(keep[i] & SRC_KEEP) || r->partition != partition || strcmp(r->topic, topic) != 0)
+      continue;
     log_header_t *hs = &s->hdrs[h];
     for (int32_t j = 0; j < r->header_count; j++)
       s->hdrs[h++] = (log_header_t){r->headers[j].key, (int32_t)strlen(r->headers[j].key),
                                     r->headers[j].value, r->headers[j].value_len};
-    char *v = s->hbuf + used;
-    size_t vlen = src_header(s, v, r->source_partition, strlen(r->source_partition),
-                             r->source_offset, strlen(r->source_offset));
-    used += vlen;
-    s->hdrs[h++] = (log_header_t){CONNECT_SOURCE_HEADER, (int32_t)sizeof CONNECT_SOURCE_HEADER - 1,
-                                  v, (int32_t)vlen};
+    if (keep[i] & SRC_HEADER) {
+      char *v = s->hbuf + used;
+      size_t vlen = src_header(s, v, r->source_partition, strlen(r->source_partition),
+                               r->source_offset, strlen(r->source_offset));
+      used += vlen;
+      s->hdrs[h++] = (log_header_t){CONNECT_SOURCE_HEADER,
+                                    (int32_t)sizeof CONNECT_SOURCE_HEADER - 1, v, (int32_t)vlen};
+    }
     s->recs[k] = (log_record_t){.timestamp = r->timestamp, .key = r->key, .key_len = r->key_len,
-                                .value = r->value, .value_len = r->value_len, .headers = hs,
-                                .header_count = r->header_count + 1};
+                                .value = r->value, .value_len = r->value_len,
+                                .headers = hs, .header_count = (int32_t)(&s->hdrs[h] - hs)};
     k++;
   }
   if (rc == 0) {
@@ -430,11 +454,26 @@ static int src_append(src_t *s, const char *topic, int32_t partition, const sign
   return rc;
 }
 
+static bool src_same_dest(const conn_record_t *a, const conn_record_t *b) {
+  return a->partition == b->partition && (a->topic == b->topic || !strcmp(a->topic, b->topic));
+}
+
+static bool src_same_source(const conn_record_t *a, const conn_record_t *b) {
+  return a->source_partition == b->source_partition ||
+         !strcmp(a->source_partition, b->source_partition);
+}
+
 static int src_process(src_t *s, char *err, size_t errlen) {
   connect_task_t *t = s->t;
   conn_batch_t *b = &s->batch;
-  signed char *keep = calloc(b->count + 1, 1);
-  if (!keep) return -ENOMEM;
+  if (b->count > s->marks_cap) {
+    unsigned char *m = realloc(s->marks, b->count);
+    if (!m) return -ENOMEM;
+    s->marks = m;
+    s->marks_cap = b->count;
+  }
+  unsigned char *keep = s->marks;
+  memset(keep, 0, b->count);
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < b->count; i++) {
     conn_record_t *r = &b->records[i];
@@ -449,8 +488,8 @@ static int src_process(src_t *s, char *err, size_t errlen) {
       rc = -1;
       break;
     }
-    keep[i] = (signed char)k;
     if (k != 1) continue;
+    keep[i] = SRC_KEEP;
     int np = log_topic_partitions(t->c->o.log, r->topic, NULL);
     if (np <= 0) {
       if ((rc = connect_topic_ensure(t->c->o.log, r->topic, t->common.create_partitions, err, errlen)) != 0)
@@ -468,26 +507,48 @@ static int src_process(src_t *s, char *err, size_t errlen) {
       if (r->partition < 0) r->partition = (int32_t)(s->polls % (uint64_t)np);
     }
   }
-  /* Append per destination partition, each in poll order. */
-  for (size_t i = 0; rc == 0 && i < b->count; i++) {
-    if (keep[i] != 1) continue;
+  if (rc != 0) return rc;
+  /* One append per destination partition, in the order of their first
+   * records; the last append gets the headers, on its last record of each
+   * source partition (see the top of this file). */
+  size_t last = SIZE_MAX; /* the first record of the last destination */
+  for (size_t i = 0; i < b->count; i++) {
+    if (!(keep[i] & SRC_KEEP)) continue;
     bool seen = false;
     for (size_t k = 0; k < i && !seen; k++)
-      seen = keep[k] == 1 && b->records[k].partition == b->records[i].partition &&
-             !strcmp(b->records[k].topic, b->records[i].topic);
-    if (!seen) rc = src_append(s, b->records[i].topic, b->records[i].partition, keep, err, errlen);
+      seen = (keep[k] & SRC_FIRST) && src_same_dest(&b->records[k], &b->records[i]);
+    if (!seen) keep[i] |= SRC_FIRST, last = i;
   }
+  size_t nsrc = 0; /* source partitions given their header, walking back */
+  for (size_t i = b->count; last != SIZE_MAX && i-- > last;) {
+    if (!(keep[i] & SRC_KEEP) || !src_same_dest(&b->records[i], &b->records[last])) continue;
+    bool later = false;
+    for (size_t k = 0; k < nsrc && !later; k++)
+      later = src_same_source(&b->records[s->srcs[k]], &b->records[i]);
+    if (later) continue;
+    if (nsrc == s->srcs_cap) {
+      size_t cap = s->srcs_cap ? 2 * s->srcs_cap : 16;
+      size_t *p = realloc(s->srcs, cap * sizeof *p);
+      if (!p) return -ENOMEM;
+      s->srcs = p;
+      s->srcs_cap = cap;
+    }
+    s->srcs[nsrc++] = i;
+    keep[i] |= SRC_HEADER;
+  }
+  for (size_t i = 0; rc == 0 && i < b->count; i++)
+    if (keep[i] & SRC_FIRST)
+      rc = src_append(s, b->records[i].topic, b->records[i].partition, keep, err, errlen);
   /* Only now are these offsets safe to commit: the last of each source
    * partition (walking back, a partition already seen is skipped). */
   for (size_t i = b->count; rc == 0 && i-- > 0;) {
-    const char *key = b->records[i].source_partition;
     bool later = false;
     for (size_t k = i + 1; k < b->count && !later; k++)
-      later = b->records[k].source_partition == key ||
-              !strcmp(b->records[k].source_partition, key);
-    if (!later) rc = conn_config_set(&s->pending, key, b->records[i].source_offset);
+      later = src_same_source(&b->records[k], &b->records[i]);
+    if (!later)
+      rc = conn_config_set(&s->pending, b->records[i].source_partition,
+                           b->records[i].source_offset);
   }
-  free(keep);
   return rc;
 }
 
@@ -574,6 +635,8 @@ out:
   free(s.recs);
   free(s.hdrs);
   free(s.hbuf);
+  free(s.marks);
+  free(s.srcs);
   free(s.name_json);
   logger_info("connect", "%s-%d: task stopped", t->connector, t->id);
 }

@@ -170,6 +170,11 @@ connect_task_t *connect_task_new(connect_t *c, connect_conn_t *conn, int id,
 static void *connect_task_main(void *arg) {
   connect_task_t *t = arg;
   logger_info("connect", "%s-%d: task starting (%s)", t->connector, t->id, t->plugin->name);
+  /* "<connector>-<id>" as the thread's name (top -H, /proc), cut to the
+   * kernel's 15 characters. */
+  char name[16];
+  snprintf(name, sizeof name, "%.12s-%d", t->connector, t->id);
+  pthread_setname_np(pthread_self(), name);
   if (t->plugin->kind == CONN_SOURCE) connect_source_run(t);
   else connect_sink_run(t);
   atomic_store(&t->done, true);

@@ -14,7 +14,10 @@
 # session commits with synchronous_commit=off (see docs/connectors.md).
 # BENCH_CONNECT_RECORDS (default 1000000) sets N; BENCH_CONNECT_PUT
 # (default 5000) the records per put, i.e. per transaction; BENCH_REPS
-# (default 3) the repetitions (medians printed).
+# (default 3) the repetitions (medians printed). BENCH_CONNECT_CPU=1 also
+# prints, per run, the CPU seconds of each worker thread and of the
+# PostgreSQL backend serving the sink (from /proc, read before the worker
+# stops): on a loaded machine those move less than the wall clock.
 set -euo pipefail
 BUILD=${1:?usage: bench_connect.sh BUILD_DIR SCRATCH [sqlite|postgres ...]}
 S=${2:?scratch directory}
@@ -72,6 +75,24 @@ done_postgres() {
   pgq "SELECT \"offset\" + 1 FROM __runnel_sink_offsets WHERE connector = 'bench-sink'"
 }
 
+# CPU seconds (user + system) of a process or thread from its stat file.
+cpu_of() {
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "$1"
+}
+# cpu_report KIND: the worker's threads (by name) and the sink's backend.
+cpu_report() {
+  local t line="  cpu s:"
+  for t in /proc/"$WPID"/task/*; do
+    line+=" $(cat "$t/comm" 2>/dev/null)=$(cpu_of "$t/stat" 2>/dev/null)"
+  done
+  if [ "$1" = postgres ]; then
+    local b
+    b=$(pgq "SELECT pid FROM pg_stat_activity WHERE application_name = 'runnel' LIMIT 1" 2>/dev/null)
+    [ -n "$b" ] && line+=" pg-backend=$(cpu_of "/proc/$b/stat" 2>/dev/null)"
+  fi
+  echo "$line"
+}
+
 # run_worker NAME SINK_CONFIG KIND: seconds until done_KIND prints N.
 run_worker() {
   local name=$1 sink=$2 kind=$3
@@ -97,6 +118,7 @@ JSON
     sleep 0.05
   done
   t1=$(now)
+  [ "${BENCH_CONNECT_CPU:-0}" = 1 ] && cpu_report "$kind" >&2
   stop_worker
   c=$("count_$kind")
   if [ "$c" -ne "$N" ]; then echo "bench_connect: $c rows, expected $N" >&2; exit 1; fi

@@ -96,9 +96,16 @@ printf 'shp\t0\t%d\t\\N\t{"a":%d,"b":"x%d"}\n' 0 0 0 1 1 1 2 2 2 >"$T/shape.tsv"
 printf 'shp\t0\t3\t\\N\t{"a":3}\nshp\t0\t4\t\\N\t{"a":4,"b":"x4"}\n' >>"$T/shape.tsv"
 printf 'shp\t0\t5\t\\N\t{"a":5,"b":"x5","c":true}\nshp\t0\t6\t\\N\t{"a":6,"b":"x6"}\n' >>"$T/shape.tsv"
 printf 'shp\t0\t%d\t\\N\t{"a":%d,"b":"x%d"}\n' 7 7 7 8 8 8 9 9 9 >>"$T/shape.tsv"
+# The server logs the sink's statements, to show that the puts did stream.
+pgq "ALTER DATABASE test SET log_statement = 'all'"
 out=$("$H" sink postgres-sink shp 5 "${SINK[@]}" auto.create=true auto.evolve=true batch.size=2 \
   <"$T/shape.tsv" 2>/dev/null)
+pgq "ALTER DATABASE test RESET log_statement"
 assert_eq "streamed puts: no report" "" "$out"
+# Puts 1 and 2 begin streaming at their first row (a COPY with BEGIN; put
+# 2 after auto.evolve added "c"); each gives up at its first row of
+# another shape (put 1 its fourth, put 2 its second).
+assert_eq "streamed puts: streams started" 2 "$(grep -c 'statement: BEGIN; COPY "shp"' "$PG_DIR/server.log")"
 assert_eq "streamed puts: every row once" "0|x0|
 1|x1|
 2|x2|

@@ -346,9 +346,13 @@ for h in '"__connect.errors.topic":"mixed"' '"__connect.errors.partition":"0"' '
          '"__connect.errors.exception.message":"Converting byte[] to Kafka Connect data failed'; do
   assert_contains "DLQ header $h" "$dlq" "$h"
 done
-# Source records carry their source partition and offset.
-rec=$("$RUNNEL" consume mixed --data-dir "$T/data" --from-beginning --format json -n 1 2>&1)
-assert_contains "source header" "$rec" "__runnel.connect.source"
+# The last record of a poll carries the source partition and offset (the
+# three lines were one poll); the others carry no header.
+recs=$("$RUNNEL" consume mixed --data-dir "$T/data" --from-beginning --format json -n 3 2>&1)
+assert_eq "no source header on the poll's first record" 0 "$(echo "$recs" | sed -n 1p | grep -c __runnel.connect.source)"
+assert_contains "source header on the poll's last record" "$(echo "$recs" | sed -n 3p)" \
+  '"__runnel.connect.source":"[\"msrc\",{\"filename\":'
+assert_contains "the header's offset is past the last line" "$(echo "$recs" | sed -n 3p)" '{\"position\":25,'
 
 printf 'seven\n' >> "$T/in.txt"
 start_worker w2 --config "$T/worker.json"
