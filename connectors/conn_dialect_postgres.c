@@ -355,39 +355,44 @@ static int pg_exec(conn_jdbc_db_t *c, const char *sql, const conn_jdbc_val_t *pa
 static const bool pg_copy_special[256] = {['\\'] = true, ['\t'] = true, ['\n'] = true,
                                           ['\r'] = true};
 
-/* One value in COPY's text format: \N for NULL; backslash, tab, newline
- * and carriage return escaped in text. */
-static void pg_copy_value(conn_jdbc_buf_t *b, const conn_jdbc_val_t *v) {
-  char num[40];
+/* One value in COPY's text format at o, which has room for the value's
+ * bound (pg_copy_bound); returns the end. \N for NULL; backslash, tab,
+ * newline and carriage return escaped in text. */
+static char *pg_copy_value(char *o, const conn_jdbc_val_t *v) {
   switch (v->type) {
   case JDBC_INT:
-    conn_jdbc_buf_add_i64(b, v->i);
-    return;
+    return o + conn_fmt_i64(o, v->i);
   case JDBC_BOOL:
-    conn_jdbc_buf_add(b, v->i ? "t" : "f", 1);
-    return;
+    *o++ = v->i ? 't' : 'f';
+    return o;
   case JDBC_DOUBLE:
-    if (isnan(v->d)) conn_jdbc_buf_adds(b, "NaN");
-    else if (isinf(v->d)) conn_jdbc_buf_adds(b, v->d > 0 ? "Infinity" : "-Infinity");
-    else conn_jdbc_buf_add(b, num, (size_t)snprintf(num, sizeof num, "%.17g", v->d));
-    return;
-  case JDBC_TEXT:
-  case JDBC_NUMERIC: {
-    const char *p = v->s, *end = v->s + v->len;
-    while (p < end) {
-      const char *q = p;
-      while (q < end && !pg_copy_special[(unsigned char)*q]) q++;
-      conn_jdbc_buf_add(b, p, (size_t)(q - p));
-      if (q == end) break;
-      conn_jdbc_buf_adds(b, *q == '\\' ? "\\\\" : *q == '\t' ? "\\t" : *q == '\n' ? "\\n" : "\\r");
-      p = q + 1;
+    if (isnan(v->d)) return memcpy(o, "NaN", 3), o + 3;
+    if (isinf(v->d)) {
+      const char *w = v->d > 0 ? "Infinity" : "-Infinity";
+      size_t n = strlen(w);
+      return memcpy(o, w, n), o + n;
     }
-    return;
-  }
+    return o + snprintf(o, 40, "%.17g", v->d);
+  case JDBC_TEXT:
+  case JDBC_NUMERIC:
+    for (const char *p = v->s, *end = v->s + v->len; p < end; p++) {
+      unsigned char ch = (unsigned char)*p;
+      if (!pg_copy_special[ch]) {
+        *o++ = (char)ch;
+        continue;
+      }
+      *o++ = '\\';
+      *o++ = ch == '\\' ? '\\' : ch == '\t' ? 't' : ch == '\n' ? 'n' : 'r';
+    }
+    return o;
   default:
-    conn_jdbc_buf_add(b, "\\N", 2);
-    return;
+    return memcpy(o, "\\N", 2), o + 2;
   }
+}
+
+/* The most bytes pg_copy_value writes for v. */
+static size_t pg_copy_bound(const conn_jdbc_val_t *v) {
+  return v->type == JDBC_TEXT || v->type == JDBC_NUMERIC ? 2 * v->len : 40;
 }
 
 /* Sends what copy_row buffered; libpq passes it on to the socket (in
@@ -427,12 +432,17 @@ static int pg_copy_begin(conn_jdbc_db_t *c, const char *sql, char *err, size_t e
 
 static int pg_copy_row(conn_jdbc_db_t *c, const conn_jdbc_val_t *vals, int ncols, char *err,
                        size_t errlen) {
+  size_t need = 1;
+  for (int i = 0; i < ncols; i++) need += 1 + pg_copy_bound(&vals[i]);
+  char *start = conn_jdbc_buf_space(&c->copy, need), *o = start;
+  if (!o) return JDBC_E_NOMEM;
   for (int i = 0; i < ncols; i++) {
-    if (i) conn_jdbc_buf_add(&c->copy, "\t", 1);
-    pg_copy_value(&c->copy, &vals[i]);
+    if (i) *o++ = '\t';
+    o = pg_copy_value(o, &vals[i]);
   }
-  conn_jdbc_buf_add(&c->copy, "\n", 1);
-  if (c->copy.oom) return JDBC_E_NOMEM;
+  *o++ = '\n';
+  *o = '\0';
+  c->copy.len += (size_t)(o - start);
   return c->copy.len >= PG_COPY_PIECE ? pg_copy_flush(c, err, errlen) : JDBC_OK;
 }
 

@@ -5,7 +5,13 @@
  * This is on the per-line path, so the line goes through yajl's streaming
  * parser with callbacks that only watch for the top-level fields named by
  * key.field and timestamp.field: no tree is built and nothing is allocated
- * beyond the parser. (A yajl tree per line made the source about six times
+ * beyond the parser. A line that is an object or an array goes through a
+ * parser kept from line to line (yajl_allow_multiple_values): the callback
+ * that closes the top-level value notes where it ended, and the line is
+ * good when only whitespace follows (so nothing is left half-read in the
+ * parser for the next line); otherwise the parser is dropped. Other lines
+ * get a parser of their own, as a top-level number ends only at the end
+ * of the text. (A yajl tree per line made the source about six times
  * slower than the string format.) Only the rare cases fall back to the
  * tree: a key field whose value is an object or an array (the key is then
  * its JSON text), and a malformed line (to locate the error as
@@ -28,6 +34,8 @@ enum { WANT_KEY = 1, WANT_TS = 2 };
 typedef struct {
   const char *key_field, *ts_field;
   conn_record_t *r;
+  yajl_handle h;      /* the parser calling back */
+  size_t end;         /* where the top-level object or array ended; 0: not yet */
   int depth;          /* open containers; top-level fields are at depth 1 */
   int want;           /* what the next value at depth 1 is */
   int seen;           /* fields already taken */
@@ -131,6 +139,7 @@ static int file_json_string(void *ctx, const unsigned char *s, size_t n) {
 
 static int file_json_open(void *ctx) {
   file_json_t *j = ctx;
+  if (j->depth == 0 && j->end) return 0; /* a second value on the line */
   if (j->depth == 1 && j->want) {
     if (j->want & WANT_KEY)
       j->key_container = true;
@@ -145,7 +154,7 @@ static int file_json_open(void *ctx) {
 
 static int file_json_close(void *ctx) {
   file_json_t *j = ctx;
-  j->depth--;
+  if (--j->depth == 0) j->end = yajl_get_bytes_consumed(j->h);
   return 1;
 }
 
@@ -187,31 +196,82 @@ static int file_json_container_key(file_json_t *j, const char *text, size_t len)
   return rc;
 }
 
-int conn_file_json_line(const char *key_field, const char *ts_field, const char *file,
-                        int64_t line, const char *text, size_t len, conn_record_t *r,
-                        bool *ts_bad, char *err, size_t errlen) {
-  file_json_t j = {.key_field = key_field, .ts_field = ts_field, .r = r};
-  yajl_handle h = yajl_alloc(&file_json_callbacks, NULL, &j);
-  if (!h)
-    return CONN_E_FAIL;
+struct conn_file_json {
+  const char *key_field, *ts_field;
+  yajl_handle h; /* kept from line to line; NULL after a bad line */
+  file_json_t j; /* its callbacks' state */
+};
+
+conn_file_json_t *conn_file_json_new(const char *key_field, const char *ts_field) {
+  conn_file_json_t *c = calloc(1, sizeof *c);
+  if (c) {
+    c->key_field = key_field;
+    c->ts_field = ts_field;
+  }
+  return c;
+}
+
+void conn_file_json_free(conn_file_json_t *c) {
+  if (!c) return;
+  if (c->h) yajl_free(c->h);
+  free(c);
+}
+
+static bool all_space(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return false;
+  return true;
+}
+
+/* Parses one line; true when it is one JSON value. */
+static bool file_json_parse(conn_file_json_t *c, const char *text, size_t len) {
+  size_t lead = 0;
+  while (lead < len && all_space(text + lead, 1)) lead++;
+  if (lead < len && (text[lead] == '{' || text[lead] == '[')) {
+    if (!c->h) {
+      if (!(c->h = yajl_alloc(&file_json_callbacks, NULL, &c->j))) return false;
+      yajl_config(c->h, yajl_allow_multiple_values, 1);
+    }
+    c->j.h = c->h;
+    bool ok = yajl_parse(c->h, (const unsigned char *)text, len) == yajl_status_ok &&
+              c->j.end > 0 && all_space(text + c->j.end, len - c->j.end);
+    if (!ok) { /* the parser may hold part of a token, or an error */
+      yajl_free(c->h);
+      c->h = NULL;
+    }
+    return ok;
+  }
+  yajl_handle h = yajl_alloc(&file_json_callbacks, NULL, &c->j);
+  if (!h) return false;
+  c->j.h = h;
   bool ok = yajl_parse(h, (const unsigned char *)text, len) == yajl_status_ok &&
             yajl_complete_parse(h) == yajl_status_ok;
   yajl_free(h);
-  if (j.oom)
+  return ok;
+}
+
+int conn_file_json_line(conn_file_json_t *c, const char *file, int64_t line, const char *text,
+                        size_t len, conn_record_t *r, bool *ts_bad, char *err, size_t errlen) {
+  c->j = (file_json_t){.key_field = c->key_field, .ts_field = c->ts_field, .r = r};
+  bool ok = file_json_parse(c, text, len);
+  file_json_t *j = &c->j;
+  if (j->oom)
     return CONN_E_FAIL;
   if (!ok) {
     /* The tree parser fails the same way and says where. */
     yajl_val v = conn_json_parse_line(file, line, text, len, err, errlen);
-    if (v) { /* cannot happen: both are yajl with the same settings */
+    if (v) { /* yajl takes text after a top-level value that it ends
+                with an unfinished string: not one JSON value */
       yajl_tree_free(v);
-      snprintf(err, errlen, "%s:%lld: invalid JSON", file, (long long)line);
+      snprintf(err, errlen, "%s:%lld: invalid JSON: more after the value", file,
+               (long long)line);
     }
     conn_record_set_key(r, NULL, -1);
     r->timestamp = -1;
     return 0;
   }
-  if (j.key_container && file_json_container_key(&j, text, len) != 0)
+  if (j->key_container && file_json_container_key(j, text, len) != 0)
     return CONN_E_FAIL;
-  *ts_bad = j.ts_bad;
+  *ts_bad = j->ts_bad;
   return 1;
 }

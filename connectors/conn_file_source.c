@@ -184,6 +184,7 @@ typedef struct {
   char *topic;
   size_t batch_size;
   bool json;
+  conn_file_json_t *checker; /* format=json: the line checker */
   char *key_field, *ts_field;
   int64_t scan_ms, last_scan;
   file_follower_t **files;
@@ -794,8 +795,8 @@ static int conn_file_emit(file_source_t *s, file_follower_t *f, const char *text
     return 1;
   char perr[512];
   bool ts_bad = false;
-  int rc = conn_file_json_line(s->key_field, s->ts_field, f->path, f->line, text, len, r,
-                               &ts_bad, perr, sizeof perr);
+  int rc = conn_file_json_line(s->checker, f->path, f->line, text, len, r, &ts_bad, perr,
+                               sizeof perr);
   if (rc == 0) {
     /* Kept, never dropped: the framework applies errors.tolerance. */
     conn_ctx_log(s->ctx, 1, "%s", perr);
@@ -966,6 +967,7 @@ static void conn_file_source_stop(void *task) {
   free(s->retired);
   free(s->pattern);
   free(s->topic);
+  conn_file_json_free(s->checker);
   free(s->key_field);
   free(s->ts_field);
   memset(s, 0, sizeof *s);
@@ -988,6 +990,11 @@ static int conn_file_source_start(void *task, conn_ctx_t *ctx, const conn_config
   s->scan_ms = conn_get_long(d, cfg, "scan.interval.ms");
   const char *fmt = conn_get_string(d, cfg, "format");
   s->json = fmt && strcmp(fmt, "json") == 0;
+  if (s->json && !(s->checker = conn_file_json_new(s->key_field, s->ts_field))) {
+    snprintf(err, errlen, "out of memory");
+    conn_file_source_stop(s);
+    return CONN_E_FAIL;
+  }
   if (!s->pattern || !s->topic) {
     snprintf(err, errlen, "%s", !s->pattern ? "file: missing" : "topic: missing");
     conn_file_source_stop(s);

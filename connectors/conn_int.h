@@ -61,16 +61,21 @@ yajl_val conn_json_member(yajl_val obj, const char *key);
 
 /* ---- the file source's JSON lines (conn_file_json.c) ------------------- */
 
+/* A line checker of one file source; key_field and ts_field (either may be
+ * NULL) are borrowed and must outlive it. NULL: out of memory. */
+typedef struct conn_file_json conn_file_json_t;
+conn_file_json_t *conn_file_json_new(const char *key_field, const char *ts_field);
+void conn_file_json_free(conn_file_json_t *c);
+
 /* Checks that len bytes of text (one line of file, line number `line`) are
  * one JSON value, and sets r's key from the top-level field key_field (a
  * string's characters, other values as JSON text; absent or null: no key)
  * and r's timestamp from ts_field (epoch ms or ISO-8601; *ts_bad is set
- * when the field is there but is neither). Either field may be NULL.
+ * when the field is there but is neither).
  * Returns 1, 0 for a malformed line (err "<file>:<line>:<col>: ...", r's
  * key and timestamp left null), or CONN_E_FAIL (out of memory). */
-int conn_file_json_line(const char *key_field, const char *ts_field, const char *file,
-                        int64_t line, const char *text, size_t len, conn_record_t *r,
-                        bool *ts_bad, char *err, size_t errlen);
+int conn_file_json_line(conn_file_json_t *c, const char *file, int64_t line, const char *text,
+                        size_t len, conn_record_t *r, bool *ts_bad, char *err, size_t errlen);
 
 /* Parses an ISO-8601 date-time, YYYY-MM-DDTHH:MM:SS[.fff][Z|+hh:mm|-hh:mm]
  * (a space may replace the T; no zone means UTC), into ms since the epoch.

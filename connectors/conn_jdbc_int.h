@@ -74,6 +74,9 @@ void conn_jdbc_buf_init(conn_jdbc_buf_t *b);
 void conn_jdbc_buf_free(conn_jdbc_buf_t *b);
 void conn_jdbc_buf_reset(conn_jdbc_buf_t *b);
 void conn_jdbc_buf_add(conn_jdbc_buf_t *b, const char *s, size_t len);
+/* Room for n more bytes (and a NUL) at the end: the caller writes there,
+ * then adds what it wrote to b->len. NULL (and b->oom) when out of memory. */
+char *conn_jdbc_buf_space(conn_jdbc_buf_t *b, size_t n);
 void conn_jdbc_buf_adds(conn_jdbc_buf_t *b, const char *s);
 /* The decimal text of v (what printf("%lld") writes). */
 void conn_jdbc_buf_add_i64(conn_jdbc_buf_t *b, int64_t v);

@@ -45,6 +45,10 @@ static bool buf_reserve(conn_jdbc_buf_t *b, size_t extra) {
   return true;
 }
 
+char *conn_jdbc_buf_space(conn_jdbc_buf_t *b, size_t n) {
+  return buf_reserve(b, n) ? b->p + b->len : NULL;
+}
+
 void conn_jdbc_buf_add(conn_jdbc_buf_t *b, const char *s, size_t len) {
   if (!buf_reserve(b, len)) return;
   memcpy(b->p + b->len, s, len);

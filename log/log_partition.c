@@ -219,12 +219,6 @@ int log_partition_append(log_partition_t *p, const log_record_t *recs, size_t n,
     if (bad)
       return log__errf(err, -EINVAL, "%s: record %zu of %zu: a NULL pointer with a length > 0",
                        p->label, i, n);
-    size_t one = log__batch_encoded_size(r, 1);
-    if ((int64_t)one > max_batch)
-      return log__errf(err, LOG_E_RECORD_TOO_LARGE,
-                       "%s: record %zu of %zu is %zu bytes as a batch, "
-                       "max.message.bytes is %" PRId64,
-                       p->label, i, n, one, max_batch);
     int64_t ts = r->timestamp == -1 ? now : r->timestamp;
     if (ts > max_ts)
       max_ts = ts;
@@ -242,12 +236,22 @@ int log_partition_append(log_partition_t *p, const log_record_t *recs, size_t n,
   }
 
   /* Encode every batch back to back into the reusable buffer; a batch ends
-   * where the next record might push it past max.message.bytes. */
+   * where the next record might push it past max.message.bytes. The buffer
+   * is grown to that bound, so each record is sized once here and once by
+   * the encoder (this is on every append's path). Nothing is written
+   * before all are encoded, so a record too large fails the whole append. */
   size_t total = 0;
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0;) {
     size_t j = i + 1;
     int64_t bound = (int64_t)log__batch_encoded_size(&recs[i], 1);
+    if (bound > max_batch) {
+      rc = log__errf(err, LOG_E_RECORD_TOO_LARGE,
+                     "%s: record %zu of %zu is %" PRId64 " bytes as a batch, "
+                     "max.message.bytes is %" PRId64,
+                     p->label, i, n, bound, max_batch);
+      break;
+    }
     while (j < n) {
       int64_t add = (int64_t)log__batch_encoded_size(&recs[j], 1) - LOG__BATCH_HEADER_SIZE +
                     RECORD_DELTA_SLACK;
@@ -256,15 +260,15 @@ int log_partition_append(log_partition_t *p, const log_record_t *recs, size_t n,
       bound += add;
       j++;
     }
-    size_t size = log__batch_encoded_size_exact(&recs[i], j - i, base + (int64_t)i, NULL, now);
-    if ((rc = grow_buf(p, total + size)) < 0)
+    if ((rc = grow_buf(p, total + (size_t)bound)) < 0)
       break;
     size_t w = log__batch_encode(p->buf + total, base + (int64_t)i, &recs[i], j - i, NULL, now);
-    if (w != size) {
-      rc = log__errf(err, -EINVAL, "%s: encoder wrote %zu of %zu bytes", p->label, w, size);
+    if ((int64_t)w > bound) { /* cannot happen: bound is an upper bound */
+      rc = log__errf(err, -EINVAL, "%s: encoder wrote %zu bytes, over its bound %" PRId64,
+                     p->label, w, bound);
       break;
     }
-    total += size;
+    total += w;
     i = j;
   }
   if (rc == -ENOMEM)

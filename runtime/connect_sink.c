@@ -131,6 +131,8 @@ typedef struct {
                            copies (out_owned, made by the transforms) */
   size_t nout;
   bool out_owned;
+  conn_record_t *put;   /* recs (the views, when nothing checks or changes
+                           them) or out */
   struct sink_chunk {   /* the batch's bytes, in chunks that never move */
     char *p;
     size_t used, cap;
@@ -326,9 +328,10 @@ static int sink_read(sink_t *s, char *err, size_t errlen) {
   for (size_t i = 0; i < s->ntps && s->nrecs < max; i++) {
     sink_tp_t *tp = &s->tps[i];
     size_t got = 0;
+    log_error_t le; /* written on failure only (not zeroed: 512 bytes a record) */
+    le.msg[0] = '\0';
     while (got < share && s->nrecs < max) {
       log_record_t rec;
-      log_error_t le = {0};
       int n = log_reader_next(tp->r, &rec, &le);
       if (n < 0) {
         snprintf(err, errlen, "reading %s-%" PRId32 ": %s", tp->topic, tp->partition, le.msg);
@@ -359,6 +362,13 @@ static int sink_prepare(sink_t *s, char *err, size_t errlen) {
   connect_task_t *t = s->t;
   s->nout = 0;
   s->out_owned = t->chain != NULL;
+  if (!t->chain && t->common.key_conv != CONNECT_CONV_JSON &&
+      t->common.value_conv != CONNECT_CONV_JSON) { /* nothing to check or change */
+    s->put = s->recs;
+    s->nout = s->nrecs;
+    return 0;
+  }
+  s->put = s->out;
   for (size_t i = 0; i < s->nrecs; i++) {
     conn_record_t *r = &s->recs[i];
     char why[512];
@@ -440,7 +450,7 @@ static int sink_op_start(connect_task_t *t, void *arg, char *err, size_t errlen)
 static int sink_op_put(connect_task_t *t, void *arg, char *err, size_t errlen) {
   sink_t *s = arg;
   t->put_errors_fatal = 0;
-  int rc = t->plugin->put(t->pstate, s->out, s->nout, err, errlen);
+  int rc = t->plugin->put(t->pstate, s->put, s->nout, err, errlen);
   /* A record the framework did not tolerate (conn_ctx_report under
    * errors.tolerance=none): the trace is the error handler's ("Tolerance
    * exceeded ... stage 'TASK_PUT' ..."), whatever the plugin then said

@@ -578,7 +578,54 @@ static int json_line(const char *key, const char *ts, const char *text, conn_rec
                      bool *ts_bad, char *err, size_t errlen) {
   conn_record_init(r);
   *ts_bad = false;
-  return conn_file_json_line(key, ts, "f.json", 7, text, strlen(text), r, ts_bad, err, errlen);
+  conn_file_json_t *c = conn_file_json_new(key, ts);
+  assert_non_null(c);
+  int rc = conn_file_json_line(c, "f.json", 7, text, strlen(text), r, ts_bad, err, errlen);
+  conn_file_json_free(c);
+  return rc;
+}
+
+/* One checker for a file's lines: its parser, kept from line to line, gives
+ * every line the verdict and key a fresh parser gives, also right after a
+ * bad line and after text that would leave a token half-read. */
+static void test_json_line_checker_reused(void **state) {
+  (void)state;
+  static const struct {
+    const char *text;
+    int ok;
+    const char *key;
+  } lines[] = {
+      {"{\"k\": \"a\"}", 1, "a"},
+      {"  [1, 2] ", 1, NULL},
+      {"{\"k\": \"b\"} {\"k\": \"c\"}", 0, NULL}, /* two values */
+      {"{\"k\": \"d\"}", 1, "d"},
+      {"{\"k\": 1} 2", 0, NULL},
+      {"{\"k\": \"e\"} \"open", 0, NULL}, /* an unfinished string after the value */
+      {"x\"", 0, NULL},                      /* would close that string */
+      {"{\"k\": \"f\"", 0, NULL},            /* cut off */
+      {"}", 0, NULL},
+      {"{\"k\": \"g\"}", 1, "g"},
+      {"42", 1, NULL},
+      {"\"s\"", 1, NULL},
+      {"{\"k\": tru}", 0, NULL},
+      {"{\"k\": 7}", 1, "7"},
+  };
+  conn_file_json_t *c = conn_file_json_new("k", NULL);
+  assert_non_null(c);
+  for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+    conn_record_t r;
+    conn_record_init(&r);
+    bool bad = false;
+    char err[256] = "";
+    int rc = conn_file_json_line(c, "f.json", (int64_t)i + 1, lines[i].text,
+                                 strlen(lines[i].text), &r, &bad, err, sizeof err);
+    if (rc != lines[i].ok) fail_msg("line %zu %s: %d (%s)", i + 1, lines[i].text, rc, err);
+    if (!rc) assert_non_null(strstr(err, "f.json:"));
+    if (lines[i].key) assert_string_equal(r.key, lines[i].key);
+    else assert_null(r.key);
+    conn_record_clear(&r);
+  }
+  conn_file_json_free(c);
 }
 
 static void test_json_line_fields(void **state) {
@@ -721,6 +768,7 @@ int main(void) {
       cmocka_unit_test(test_json_line_fields),
       cmocka_unit_test_setup_teardown(test_glob_match_continues_where_another_name_left_it, setup,
                                       teardown),
+      cmocka_unit_test(test_json_line_checker_reused),
       cmocka_unit_test(test_config_validation),
       cmocka_unit_test(test_registry_finds_plugins_by_name_and_kafka_alias),
   };
