@@ -310,11 +310,12 @@ static int conn_file_ident(file_source_t *s, file_follower_t *f) {
   return 0;
 }
 
-/* The source offset of f's position (malloc'd), or NULL (no memory). */
-static char *conn_file_offset(file_source_t *s, file_follower_t *f) {
+/* The source offset of f's position, in out's memory, or NULL (no
+ * memory). */
+static char *conn_file_offset(file_source_t *s, file_follower_t *f, conn_batch_t *out) {
   if (conn_file_ident(s, f) != 0)
     return NULL;
-  char *o = malloc(sizeof "{\"position\":" + 20 + f->ident_len);
+  char *o = conn_pool_alloc(&out->mem, sizeof "{\"position\":" + 20 + f->ident_len);
   if (!o)
     return NULL;
   size_t n = sizeof "{\"position\":" - 1;
@@ -786,10 +787,16 @@ static int conn_file_emit(file_source_t *s, file_follower_t *f, const char *text
     snprintf(err, errlen, "out of memory");
     return CONN_E_FAIL;
   }
-  if (conn_record_set_topic(r, s->topic) != 0 ||
-      conn_record_set_value(r, text, (int32_t)len) != 0 ||
-      (r->source_partition = strdup(f->partition)) == NULL ||
-      (r->source_offset = conn_file_offset(s, f)) == NULL)
+  /* Lent, not given (see conn_record_t): the topic lives as long as the
+   * task, the rest in the batch's memory; no malloc or free per line. */
+  r->lent = CONN_LENT_TOPIC | CONN_LENT_VALUE | CONN_LENT_SOURCE_PARTITION |
+            CONN_LENT_SOURCE_OFFSET;
+  r->topic = s->topic;
+  r->value = conn_batch_copy(out, text, len);
+  r->value_len = (int32_t)len;
+  r->source_partition = conn_batch_copy(out, f->partition, strlen(f->partition));
+  r->source_offset = conn_file_offset(s, f, out);
+  if (!r->value || !r->source_partition || !r->source_offset)
     goto fail;
   if (!s->json)
     return 1;

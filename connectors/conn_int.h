@@ -59,6 +59,9 @@ size_t conn_fmt_u64(char *dst, uint64_t v);
  * A dotted key is looked up as given, not as a path. */
 yajl_val conn_json_member(yajl_val obj, const char *key);
 
+/* Fills af so that yajl allocates from p (conn_pool.c). */
+void conn_pool_yajl(conn_pool_t *p, yajl_alloc_funcs *af);
+
 /* ---- the file source's JSON lines (conn_file_json.c) ------------------- */
 
 /* A line checker of one file source; key_field and ts_field (either may be

@@ -26,7 +26,7 @@
 
 typedef struct {
   conn_jdbc_fields_t *f;
-  conn_jdbc_pool_t *pool;
+  conn_pool_t *pool;
   struct {
     char *p;
     size_t len, cap;
@@ -44,7 +44,7 @@ static size_t arena_put(fields_ctx_t *c, const void *s, size_t len) {
   size_t off = c->arena.len;
   if (off + len + 1 > c->arena.cap) {
     size_t cap = c->arena.cap * 2 + len + 1;
-    char *p = conn_jdbc_pool_realloc(c->pool, c->arena.p, c->arena.len, cap);
+    char *p = conn_pool_realloc(c->pool, c->arena.p, c->arena.len, cap);
     if (!p) {
       c->oom = true;
       return 0;
@@ -59,7 +59,7 @@ static size_t arena_put(fields_ctx_t *c, const void *s, size_t len) {
 }
 
 static void *pool_grow(fields_ctx_t *c, void *old, size_t n_old, size_t n, size_t size) {
-  return conn_jdbc_pool_realloc(c->pool, old, n_old * size, n * size);
+  return conn_pool_realloc(c->pool, old, n_old * size, n * size);
 }
 
 static int fields_add(fields_ctx_t *c, conn_jdbc_val_t v, size_t str_off) {
@@ -159,7 +159,7 @@ static int nested_open(fields_ctx_t *c, bool map) {
   if (c->depth == 1) return 1;
   if (c->depth == 2) {
     yajl_alloc_funcs af;
-    conn_jdbc_pool_yajl(c->pool, &af);
+    conn_pool_yajl(c->pool, &af);
     if (!c->g && !(c->g = yajl_gen_alloc(&af))) {
       c->oom = true;
       return 0;
@@ -206,16 +206,16 @@ static const yajl_callbacks fields_callbacks = {
     .yajl_end_array = cb_end_array,
 };
 
-int conn_jdbc_fields_parse(conn_jdbc_pool_t *pool, const char *text, size_t len,
+int conn_jdbc_fields_parse(conn_pool_t *pool, const char *text, size_t len,
                            conn_jdbc_fields_t *f, char *reason, size_t rlen) {
   memset(f, 0, sizeof *f);
   fields_ctx_t c = {.f = f, .pool = pool};
   /* Names and strings never outgrow the text (plus their NULs), nested
    * values hardly: one arena block, sized once. */
   c.arena.cap = len * 2 + 64;
-  c.arena.p = conn_jdbc_pool_alloc(pool, c.arena.cap);
+  c.arena.p = conn_pool_alloc(pool, c.arena.cap);
   yajl_alloc_funcs af;
-  conn_jdbc_pool_yajl(pool, &af);
+  conn_pool_yajl(pool, &af);
   yajl_handle h = c.arena.p ? yajl_alloc(&fields_callbacks, &af, &c) : NULL;
   if (!h) return JDBC_E_NOMEM;
   yajl_status st = yajl_parse(h, (const unsigned char *)text, len);

@@ -83,24 +83,6 @@ void conn_jdbc_buf_add_i64(conn_jdbc_buf_t *b, int64_t v);
 void conn_jdbc_buf_addf(conn_jdbc_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* ---- a bump allocator for one put (conn_jdbc_pool.c) ------------------------- */
-
-typedef struct conn_jdbc_pool_chunk conn_jdbc_pool_chunk_t;
-typedef struct {
-  conn_jdbc_pool_chunk_t *head;
-} conn_jdbc_pool_t; /* zero-initialised: empty */
-
-/* Memory that lives until the next reset (16-byte aligned); NULL on
- * ENOMEM. */
-void *conn_jdbc_pool_alloc(conn_jdbc_pool_t *p, size_t n);
-/* Grows old (old_n bytes) to n: in place when it is the latest block. */
-void *conn_jdbc_pool_realloc(conn_jdbc_pool_t *p, void *old, size_t old_n, size_t n);
-/* Releases every block at once (keeps one chunk for reuse). */
-void conn_jdbc_pool_reset(conn_jdbc_pool_t *p);
-void conn_jdbc_pool_free(conn_jdbc_pool_t *p);
-/* Fills af so that yajl allocates from p. */
-void conn_jdbc_pool_yajl(conn_jdbc_pool_t *p, yajl_alloc_funcs *af);
-
 /* ---- dialects ------------------------------------------------------------------- */
 
 typedef struct conn_jdbc_db conn_jdbc_db_t;     /* a connection (dialect-owned) */
@@ -291,7 +273,7 @@ typedef struct {
 /* Parses len bytes of JSON; *f is overwritten, its memory comes from pool.
  * Returns 0, JDBC_BAD_RECORD with reason (not JSON, not an object) or
  * JDBC_E_NOMEM. */
-int conn_jdbc_fields_parse(conn_jdbc_pool_t *pool, const char *text, size_t len,
+int conn_jdbc_fields_parse(conn_pool_t *pool, const char *text, size_t len,
                            conn_jdbc_fields_t *f, char *reason, size_t rlen);
 
 /* One record as a row: the column names and values it writes, key
@@ -301,7 +283,7 @@ typedef struct {
   conn_jdbc_row_op_t op;
   const conn_record_t *rec; /* borrowed */
   void *table;              /* the sink's table state */
-  conn_jdbc_pool_t *pool;   /* where cols, vals and fields live */
+  conn_pool_t *pool;   /* where cols, vals and fields live */
   const char **cols;
   conn_jdbc_val_t *vals;
   int ncols, nkeys, cap;
@@ -318,7 +300,7 @@ typedef struct {
  * the rest). Returns 0; JDBC_BAD_RECORD when the
  * record can not become a row (reason says why: not a JSON object, missing
  * key field, tombstone without delete.enabled); JDBC_E_NOMEM. */
-int conn_jdbc_row_parse(conn_jdbc_pool_t *pool, const conn_jdbc_pk_t *pk,
+int conn_jdbc_row_parse(conn_pool_t *pool, const conn_jdbc_pk_t *pk,
                         const conn_record_t *rec, conn_jdbc_row_t *row, char *reason,
                         size_t len);
 void conn_jdbc_row_free(conn_jdbc_row_t *row);

@@ -120,12 +120,12 @@ static size_t list_len(char **l) {
 static int row_grow(conn_jdbc_row_t *row) {
   if (row->ncols < row->cap) return 0;
   int cap = row->cap ? row->cap * 2 : 16;
-  const char **cols = conn_jdbc_pool_realloc(row->pool, row->cols,
+  const char **cols = conn_pool_realloc(row->pool, row->cols,
                                              (size_t)row->cap * sizeof *cols,
                                              (size_t)cap * sizeof *cols);
   if (!cols) return JDBC_E_NOMEM;
   row->cols = cols;
-  conn_jdbc_val_t *vals = conn_jdbc_pool_realloc(row->pool, row->vals,
+  conn_jdbc_val_t *vals = conn_pool_realloc(row->pool, row->vals,
                                                  (size_t)row->cap * sizeof *vals,
                                                  (size_t)cap * sizeof *vals);
   if (!vals) return JDBC_E_NOMEM;
@@ -241,7 +241,7 @@ static int fields_find(const conn_jdbc_fields_t *f, const char *name) {
   return -1;
 }
 
-int conn_jdbc_row_parse(conn_jdbc_pool_t *pool, const conn_jdbc_pk_t *pk,
+int conn_jdbc_row_parse(conn_pool_t *pool, const conn_jdbc_pk_t *pk,
                         const conn_record_t *rec, conn_jdbc_row_t *row, char *reason,
                         size_t len) {
   row->pool = pool;

@@ -83,7 +83,7 @@ typedef struct {
   conn_jdbc_val_t *params;
   size_t params_cap;
   conn_jdbc_buf_t sql;
-  conn_jdbc_pool_t pool; /* the put's rows */
+  conn_pool_t pool; /* the put's rows */
   int32_t *chunk_set; /* open-addressing set of row indexes (same-key check) */
   size_t chunk_set_cap;
   conn_jdbc_lane_t *lane; /* the streamed COPY's fast lane */
@@ -758,7 +758,7 @@ static int sink_stream_commit(sink_task_t *s, sink_stream_t *st, size_t n, char 
 
 static void sink_rows_free(sink_task_t *s, size_t n) {
   for (size_t i = 0; i < n; i++) conn_jdbc_row_free(&s->rows[i]);
-  conn_jdbc_pool_reset(&s->pool);
+  conn_pool_reset(&s->pool);
 }
 
 static int sink_conn_lost(sink_task_t *s, char *err) {
@@ -867,7 +867,7 @@ static void sink_stop(void *task) {
   free(s->rows);
   free(s->params);
   free(s->chunk_set);
-  conn_jdbc_pool_free(&s->pool);
+  conn_pool_free(&s->pool);
   conn_jdbc_lane_free(s->lane);
   free(s->lane_vals);
   conn_jdbc_buf_free(&s->sql);

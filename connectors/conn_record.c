@@ -12,7 +12,9 @@
  *
  * A batch reuses its array across polls: conn_batch_clear frees the
  * records' buffers but keeps the array, so a steady poll loop allocates
- * the array once.
+ * the array once. Lent buffers (conn_record_t.lent) are never freed here;
+ * those in the batch's own memory (conn_batch_copy) go when the batch is
+ * cleared.
  */
 #include "conn_int.h"
 
@@ -29,17 +31,22 @@ void conn_record_init(conn_record_t *r) {
   r->value_len = -1;
 }
 
+/* Frees p unless the record lent it. */
+static void conn_owned_free(const conn_record_t *r, unsigned bit, void *p) {
+  if (!(r->lent & bit)) free(p);
+}
+
 void conn_record_clear(conn_record_t *r) {
-  free(r->topic);
-  free(r->key);
-  free(r->value);
+  conn_owned_free(r, CONN_LENT_TOPIC, r->topic);
+  conn_owned_free(r, CONN_LENT_KEY, r->key);
+  conn_owned_free(r, CONN_LENT_VALUE, r->value);
   for (int32_t i = 0; i < r->header_count; i++) {
     free(r->headers[i].key);
     free(r->headers[i].value);
   }
   free(r->headers);
-  free(r->source_partition);
-  free(r->source_offset);
+  conn_owned_free(r, CONN_LENT_SOURCE_PARTITION, r->source_partition);
+  conn_owned_free(r, CONN_LENT_SOURCE_OFFSET, r->source_offset);
   conn_record_init(r);
 }
 
@@ -61,17 +68,19 @@ static int conn_bytes_dup(const void *data, int32_t len, void **out, int32_t *ou
   return 0;
 }
 
-static int conn_str_set(char **dst, const char *s) {
+/* *dst (bit of r->lent) becomes an owned copy of s. */
+static int conn_str_set(conn_record_t *r, unsigned bit, char **dst, const char *s) {
   char *c = NULL;
   if (s && (c = strdup(s)) == NULL)
     return -ENOMEM;
-  free(*dst);
+  conn_owned_free(r, bit, *dst);
+  r->lent &= ~bit;
   *dst = c;
   return 0;
 }
 
 int conn_record_set_topic(conn_record_t *r, const char *topic) {
-  return conn_str_set(&r->topic, topic);
+  return conn_str_set(r, CONN_LENT_TOPIC, &r->topic, topic);
 }
 
 int conn_record_set_key(conn_record_t *r, const void *data, int32_t len) {
@@ -79,7 +88,8 @@ int conn_record_set_key(conn_record_t *r, const void *data, int32_t len) {
   int32_t n;
   if (conn_bytes_dup(data, len, &p, &n) != 0)
     return -ENOMEM;
-  free(r->key);
+  conn_owned_free(r, CONN_LENT_KEY, r->key);
+  r->lent &= ~(unsigned)CONN_LENT_KEY;
   r->key = p;
   r->key_len = n;
   return 0;
@@ -90,7 +100,8 @@ int conn_record_set_value(conn_record_t *r, const void *data, int32_t len) {
   int32_t n;
   if (conn_bytes_dup(data, len, &p, &n) != 0)
     return -ENOMEM;
-  free(r->value);
+  conn_owned_free(r, CONN_LENT_VALUE, r->value);
+  r->lent &= ~(unsigned)CONN_LENT_VALUE;
   r->value = p;
   r->value_len = n;
   return 0;
@@ -131,8 +142,9 @@ int conn_record_copy(conn_record_t *dst, const conn_record_t *src) {
   if (conn_record_set_topic(dst, src->topic) != 0 ||
       conn_record_set_key(dst, src->key, src->key_len) != 0 ||
       conn_record_set_value(dst, src->value, src->value_len) != 0 ||
-      conn_str_set(&dst->source_partition, src->source_partition) != 0 ||
-      conn_str_set(&dst->source_offset, src->source_offset) != 0)
+      conn_str_set(dst, CONN_LENT_SOURCE_PARTITION, &dst->source_partition,
+                   src->source_partition) != 0 ||
+      conn_str_set(dst, CONN_LENT_SOURCE_OFFSET, &dst->source_offset, src->source_offset) != 0)
     goto fail;
   for (int32_t i = 0; i < src->header_count; i++)
     if (conn_record_add_header(dst, src->headers[i].key, src->headers[i].value,
@@ -166,10 +178,21 @@ void conn_batch_clear(conn_batch_t *b) {
   for (size_t i = 0; i < b->count; i++)
     conn_record_clear(&b->records[i]);
   b->count = 0;
+  conn_pool_reset(&b->mem);
 }
 
 void conn_batch_free(conn_batch_t *b) {
   conn_batch_clear(b);
   free(b->records);
+  conn_pool_free(&b->mem);
   conn_batch_init(b);
+}
+
+char *conn_batch_copy(conn_batch_t *b, const void *data, size_t len) {
+  char *p = conn_pool_alloc(&b->mem, len + 1);
+  if (p) {
+    memcpy(p, data, len);
+    p[len] = '\0';
+  }
+  return p;
 }

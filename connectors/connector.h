@@ -133,6 +133,26 @@ bool conn_get_bool(const conn_def_t *defs, const conn_config_t *c, const char *k
 char **conn_get_list(const conn_def_t *defs, const conn_config_t *c, const char *key);
 void conn_list_free(char **list);
 
+/* ---- memory carved from chunks (conn_pool.c) ------------------------------ */
+
+/* A bump allocator: blocks are released all at once by conn_pool_reset,
+ * which keeps the chunks for reuse. Zero-initialised: empty. Not
+ * thread-safe. */
+typedef struct conn_pool_chunk conn_pool_chunk_t;
+typedef struct {
+  conn_pool_chunk_t *head;  /* the chunk being carved, then older ones */
+  conn_pool_chunk_t *spare; /* chunks released by conn_pool_reset */
+} conn_pool_t;
+
+/* Memory that lives until the next reset (16-byte aligned); NULL on
+ * ENOMEM. */
+void *conn_pool_alloc(conn_pool_t *p, size_t n);
+/* Grows old (old_n bytes) to n: in place when it is the latest block. */
+void *conn_pool_realloc(conn_pool_t *p, void *old, size_t old_n, size_t n);
+/* Releases every block at once. */
+void conn_pool_reset(conn_pool_t *p);
+void conn_pool_free(conn_pool_t *p);
+
 /* ---- records ------------------------------------------------------------- */
 
 typedef struct {
@@ -142,7 +162,13 @@ typedef struct {
 } conn_header_t;
 
 /* A record crossing the connector boundary. Every buffer is owned by the
- * record (malloc'd) and freed by conn_record_clear; setters copy.
+ * record (malloc'd) and freed by conn_record_clear; setters copy. A source
+ * may instead lend the topic, key, value, source partition or source
+ * offset (its CONN_LENT_* bit set in lent): memory that outlives the
+ * batch, such as the batch's own (conn_batch_copy) or the plugin's until
+ * its next poll. conn_record_clear leaves lent buffers alone, and a
+ * setter replaces one without freeing it. This saves a poll of many small
+ * records their mallocs and frees.
  *
  * Source records: topic is the destination (transforms may change it);
  * partition -1 lets the partitioner choose; source_partition and
@@ -166,7 +192,16 @@ typedef struct {
   int32_t header_count;
   char *source_partition;
   char *source_offset;
+  unsigned lent;       /* CONN_LENT_* of the buffers the record does not own */
 } conn_record_t;
+
+enum {
+  CONN_LENT_TOPIC = 1,
+  CONN_LENT_KEY = 2,
+  CONN_LENT_VALUE = 4,
+  CONN_LENT_SOURCE_PARTITION = 8,
+  CONN_LENT_SOURCE_OFFSET = 16,
+};
 
 void conn_record_init(conn_record_t *r);
 void conn_record_clear(conn_record_t *r);  /* frees and re-inits */
@@ -180,16 +215,20 @@ int conn_record_add_header(conn_record_t *r, const char *key, const void *value,
 /* The first header named key, or NULL. */
 const conn_header_t *conn_record_header(const conn_record_t *r, const char *key);
 
-/* A growable array of records. */
+/* A growable array of records, and memory for their lent buffers. */
 typedef struct {
   conn_record_t *records;
   size_t count, cap;
+  conn_pool_t mem; /* see conn_batch_copy */
 } conn_batch_t;
 
 void conn_batch_init(conn_batch_t *b);
 /* Appends an empty record and returns it (NULL on ENOMEM). */
 conn_record_t *conn_batch_add(conn_batch_t *b);
 void conn_batch_clear(conn_batch_t *b);  /* clears records, keeps memory */
+/* A NUL-terminated copy of len bytes that lives until the batch is cleared
+ * or freed: for buffers a source lends its records. NULL on ENOMEM. */
+char *conn_batch_copy(conn_batch_t *b, const void *data, size_t len);
 void conn_batch_free(conn_batch_t *b);
 
 /* ---- what the framework gives a task ----------------------------------- */

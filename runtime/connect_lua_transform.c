@@ -381,6 +381,7 @@ static int lua_tf_apply(void *st, conn_record_t *rec, char *err, size_t errlen) 
   /* The source position moves over to the new record. */
   nr.source_partition = rec->source_partition;
   nr.source_offset = rec->source_offset;
+  nr.lent |= rec->lent & (CONN_LENT_SOURCE_PARTITION | CONN_LENT_SOURCE_OFFSET);
   rec->source_partition = rec->source_offset = NULL;
   conn_record_clear(rec);
   *rec = nr;

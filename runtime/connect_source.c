@@ -71,10 +71,12 @@ typedef struct {
   log_header_t *hdrs;
   char *hbuf;              /* header values of one append */
   size_t cap, hcap, hbuf_cap;
-  unsigned char *marks;    /* per polled record: SRC_KEEP | SRC_HEADER | SRC_FIRST */
+  /* per polled record (marks_cap of each), see src_number */
+  unsigned char *marks;    /* SRC_KEEP | SRC_HEADER */
+  uint32_t *dest, *src;    /* its destination and source partition numbers */
+  size_t *dfirst, *slast;  /* per destination its first record, per source its last */
+  uint32_t ndest, nsrc;
   size_t marks_cap;
-  size_t *srcs;            /* records given a header (one per source partition) */
-  size_t srcs_cap;
 } src_t;
 
 static src_tp_t *src_dest_find(src_t *s, const char *topic, int32_t partition) {
@@ -356,22 +358,27 @@ static size_t src_header(src_t *s, char *dst, const char *partition, size_t pl,
 enum {
   SRC_KEEP = 1,   /* appended */
   SRC_HEADER = 2, /* appended with its source header */
-  SRC_FIRST = 4,  /* the first record of its destination partition */
 };
 
-/* Appends the kept records whose destination is (topic, partition), in
- * poll order, with the source headers marked. */
-static int src_append(src_t *s, const char *topic, int32_t partition, const unsigned char *keep,
-                      char *err, size_t errlen) {
+/* Appends the kept records of destination d (dest[i] == d), in poll
+ * order, with the source headers marked. */
+static int src_append(src_t *s, uint32_t d, char *err, size_t errlen) {
   connect_task_t *t = s->t;
   conn_batch_t *b = &s->batch;
-  size_t n = 0, nh = 0;
-  for (size_t i = 0; i < b->count; i++) {
+  const unsigned char *keep = s->marks;
+  const char *topic = b->records[s->dfirst[d]].topic;
+  int32_t partition = b->records[s->dfirst[d]].partition;
+  size_t n = 0, nh = 0, need = 0;
+  if (src_name_json(s) != 0) return -ENOMEM;
+  for (size_t i = s->dfirst[d]; i < b->count; i++) {
     conn_record_t *r = &b->records[i];
-    if (!(keep[i] & SRC_KEEP) || r->partition != partition || strcmp(r->topic, topic) != 0)
-      continue;
+    if (!(keep[i] & SRC_KEEP) || s->dest[i] != d) continue;
     n++;
     nh += (size_t)r->header_count + ((keep[i] & SRC_HEADER) != 0);
+    /* Every header value of this append in one buffer, sized first so
+     * that the pointers into it stay valid. */
+    if (keep[i] & SRC_HEADER)
+      need += s->name_json_len + strlen(r->source_partition) + strlen(r->source_offset) + 24;
   }
   if (n == 0) return 0;
   if (!src_dest_find(s, topic, partition)) {
@@ -404,16 +411,6 @@ static int src_append(src_t *s, const char *topic, int32_t partition, const unsi
     s->hdrs = hh;
     s->hcap = nh;
   }
-  /* Every header value of this append in one buffer, sized first so that
-   * the pointers into it stay valid. */
-  if (src_name_json(s) != 0) return -ENOMEM;
-  size_t need = 0;
-  for (size_t i = 0; i < b->count; i++) {
-    conn_record_t *r = &b->records[i];
-    if (!(keep[i] & SRC_HEADER) || r->partition != partition || strcmp(r->topic, topic) != 0)
-      continue;
-    need += s->name_json_len + strlen(r->source_partition) + strlen(r->source_offset) + 24;
-  }
   if (need > s->hbuf_cap) {
     char *nb = realloc(s->hbuf, need);
     if (!nb) return -ENOMEM;
@@ -421,11 +418,9 @@ static int src_append(src_t *s, const char *topic, int32_t partition, const unsi
     s->hbuf_cap = need;
   }
   size_t k = 0, h = 0, used = 0;
-  int rc = 0;
-  for (size_t i = 0; i < b->count; i++) {
+  for (size_t i = s->dfirst[d]; i < b->count; i++) {
     conn_record_t *r = &b->records[i];
-    if (!(keep[i] & SRC_KEEP) || r->partition != partition || strcmp(r->topic, topic) != 0)
-      continue;
+    if (!(keep[i] & SRC_KEEP) || s->dest[i] != d) continue;
     log_header_t *hs = &s->hdrs[h];
     for (int32_t j = 0; j < r->header_count; j++)
       s->hdrs[h++] = (log_header_t){r->headers[j].key, (int32_t)strlen(r->headers[j].key),
@@ -438,117 +433,133 @@ static int src_append(src_t *s, const char *topic, int32_t partition, const unsi
       s->hdrs[h++] = (log_header_t){CONNECT_SOURCE_HEADER,
                                     (int32_t)sizeof CONNECT_SOURCE_HEADER - 1, v, (int32_t)vlen};
     }
-    s->recs[k] = (log_record_t){.timestamp = r->timestamp, .key = r->key, .key_len = r->key_len,
-                                .value = r->value, .value_len = r->value_len,
-                                .headers = hs, .header_count = (int32_t)(&s->hdrs[h] - hs)};
-    k++;
+    s->recs[k++] = (log_record_t){.timestamp = r->timestamp, .key = r->key,
+                                  .key_len = r->key_len, .value = r->value,
+                                  .value_len = r->value_len, .headers = hs,
+                                  .header_count = (int32_t)(&s->hdrs[h] - hs)};
   }
-  if (rc == 0) {
-    log_partition_t *p;
-    log_error_t le = {0};
-    rc = log_partition_get(t->c->o.log, topic, partition, &p, &le);
-    if (rc == 0) rc = log_partition_append(p, s->recs, k, NULL, &le);
-    if (rc != 0) snprintf(err, errlen, "appending to %s-%" PRId32 ": %s", topic, partition, le.msg);
-    else if (t->m.written) metrics_add(t->m.written, (double)k);
-  }
+  log_partition_t *p;
+  log_error_t le = {0};
+  int rc = log_partition_get(t->c->o.log, topic, partition, &p, &le);
+  if (rc == 0) rc = log_partition_append(p, s->recs, k, NULL, &le);
+  if (rc != 0) snprintf(err, errlen, "appending to %s-%" PRId32 ": %s", topic, partition, le.msg);
+  else if (t->m.written) metrics_add(t->m.written, (double)k);
   return rc;
 }
 
-static bool src_same_dest(const conn_record_t *a, const conn_record_t *b) {
-  return a->partition == b->partition && (a->topic == b->topic || !strcmp(a->topic, b->topic));
+/* Grows the per-record arrays of a poll of n records. */
+static int src_reserve(src_t *s, size_t n) {
+  if (n <= s->marks_cap) return 0;
+  unsigned char *m = realloc(s->marks, n);
+  if (m) s->marks = m;
+  uint32_t *dt = realloc(s->dest, n * sizeof *dt);
+  if (dt) s->dest = dt;
+  uint32_t *sr = realloc(s->src, n * sizeof *sr);
+  if (sr) s->src = sr;
+  size_t *df = realloc(s->dfirst, n * sizeof *df);
+  if (df) s->dfirst = df;
+  size_t *sl = realloc(s->slast, n * sizeof *sl);
+  if (sl) s->slast = sl;
+  if (!m || !dt || !sr || !df || !sl) return -ENOMEM;
+  s->marks_cap = n;
+  return 0;
 }
 
-static bool src_same_source(const conn_record_t *a, const conn_record_t *b) {
-  return a->source_partition == b->source_partition ||
-         !strcmp(a->source_partition, b->source_partition);
-}
-
-static int src_process(src_t *s, char *err, size_t errlen) {
+/* The records' destinations and source partitions as small numbers, so
+ * that the passes below compare numbers, not strings (records of a poll
+ * mostly share them, but each record owns its copy). dfirst[d] is the
+ * first record of destination d, slast[k] the last record of source
+ * partition k. Topics' partition counts are looked up once per topic. */
+static int src_number(src_t *s, char *err, size_t errlen) {
   connect_task_t *t = s->t;
   conn_batch_t *b = &s->batch;
-  if (b->count > s->marks_cap) {
-    unsigned char *m = realloc(s->marks, b->count);
-    if (!m) return -ENOMEM;
-    s->marks = m;
-    s->marks_cap = b->count;
-  }
-  unsigned char *keep = s->marks;
-  memset(keep, 0, b->count);
-  int rc = 0;
-  for (size_t i = 0; rc == 0 && i < b->count; i++) {
+  s->ndest = s->nsrc = 0;
+  const char *ptopic = NULL;
+  int np = 0;
+  for (size_t i = 0; i < b->count; i++) {
     conn_record_t *r = &b->records[i];
-    if (!r->source_partition || !r->source_offset) {
-      snprintf(err, errlen, "%s returned a record without source partition or offset",
-               t->plugin->name);
-      rc = -1;
-      break;
-    }
-    int k = src_prepare(s, r, err, errlen);
-    if (k < 0) {
-      rc = -1;
-      break;
-    }
-    if (k != 1) continue;
-    keep[i] = SRC_KEEP;
-    int np = log_topic_partitions(t->c->o.log, r->topic, NULL);
-    if (np <= 0) {
-      if ((rc = connect_topic_ensure(t->c->o.log, r->topic, t->common.create_partitions, err, errlen)) != 0)
-        break;
+    /* Source partitions, of every record (the offsets to commit). */
+    uint32_t k = s->nsrc;
+    if (i > 0 && (r->source_partition == b->records[i - 1].source_partition ||
+                  !strcmp(r->source_partition, b->records[i - 1].source_partition)))
+      k = s->src[i - 1];
+    for (uint32_t q = 0; k == s->nsrc && q < s->nsrc; q++)
+      if (!strcmp(b->records[s->slast[q]].source_partition, r->source_partition)) k = q;
+    if (k == s->nsrc) s->nsrc++;
+    s->src[i] = k;
+    s->slast[k] = i;
+    if (!(s->marks[i] & SRC_KEEP)) continue;
+    /* The partition, as the producer picks it. */
+    if (!ptopic || (r->topic != ptopic && strcmp(r->topic, ptopic) != 0)) {
+      ptopic = r->topic;
       np = log_topic_partitions(t->c->o.log, r->topic, NULL);
+      if (np <= 0) {
+        int rc = connect_topic_ensure(t->c->o.log, r->topic, t->common.create_partitions, err,
+                                      errlen);
+        if (rc != 0) return rc;
+        np = log_topic_partitions(t->c->o.log, r->topic, NULL);
+      }
     }
     if (r->partition >= np) {
       snprintf(err, errlen, "a record for %s-%" PRId32 ": the topic has %d partition(s)",
                r->topic, r->partition, np);
-      rc = -1;
-    } else if (r->partition < 0) {
+      return -1;
+    }
+    if (r->partition < 0) {
       r->partition = log_partition_for_key(r->key, r->key_len, np);
       /* Unkeyed: one partition per poll, the next one the next time (as
        * Kafka's sticky partitioner sticks to a batch). */
       if (r->partition < 0) r->partition = (int32_t)(s->polls % (uint64_t)np);
     }
+    /* Destinations, in the order of their first records. */
+    uint32_t d = s->ndest;
+    for (uint32_t q = s->ndest; q-- > 0 && d == s->ndest;) {
+      const conn_record_t *o = &b->records[s->dfirst[q]];
+      if (o->partition == r->partition && (o->topic == r->topic || !strcmp(o->topic, r->topic)))
+        d = q;
+    }
+    if (d == s->ndest) s->dfirst[s->ndest++] = i;
+    s->dest[i] = d;
   }
+  return 0;
+}
+
+static int src_process(src_t *s, char *err, size_t errlen) {
+  connect_task_t *t = s->t;
+  conn_batch_t *b = &s->batch;
+  if (src_reserve(s, b->count) != 0) return -ENOMEM;
+  unsigned char *keep = s->marks;
+  for (size_t i = 0; i < b->count; i++) {
+    conn_record_t *r = &b->records[i];
+    if (!r->source_partition || !r->source_offset) {
+      snprintf(err, errlen, "%s returned a record without source partition or offset",
+               t->plugin->name);
+      return -1;
+    }
+    int k = src_prepare(s, r, err, errlen);
+    if (k < 0) return -1;
+    keep[i] = k == 1 ? SRC_KEEP : 0;
+  }
+  int rc = src_number(s, err, errlen);
   if (rc != 0) return rc;
   /* One append per destination partition, in the order of their first
    * records; the last append gets the headers, on its last record of each
    * source partition (see the top of this file). */
-  size_t last = SIZE_MAX; /* the first record of the last destination */
-  for (size_t i = 0; i < b->count; i++) {
-    if (!(keep[i] & SRC_KEEP)) continue;
-    bool seen = false;
-    for (size_t k = 0; k < i && !seen; k++)
-      seen = (keep[k] & SRC_FIRST) && src_same_dest(&b->records[k], &b->records[i]);
-    if (!seen) keep[i] |= SRC_FIRST, last = i;
+  if (s->ndest > 0) {
+    uint32_t last = s->ndest - 1;
+    for (uint32_t k = 0; k < s->nsrc; k++) /* its last record of source partition k */
+      for (size_t i = s->slast[k] + 1; i-- > s->dfirst[last];)
+        if (s->src[i] == k && (keep[i] & SRC_KEEP) && s->dest[i] == last) {
+          keep[i] |= SRC_HEADER;
+          break;
+        }
   }
-  size_t nsrc = 0; /* source partitions given their header, walking back */
-  for (size_t i = b->count; last != SIZE_MAX && i-- > last;) {
-    if (!(keep[i] & SRC_KEEP) || !src_same_dest(&b->records[i], &b->records[last])) continue;
-    bool later = false;
-    for (size_t k = 0; k < nsrc && !later; k++)
-      later = src_same_source(&b->records[s->srcs[k]], &b->records[i]);
-    if (later) continue;
-    if (nsrc == s->srcs_cap) {
-      size_t cap = s->srcs_cap ? 2 * s->srcs_cap : 16;
-      size_t *p = realloc(s->srcs, cap * sizeof *p);
-      if (!p) return -ENOMEM;
-      s->srcs = p;
-      s->srcs_cap = cap;
-    }
-    s->srcs[nsrc++] = i;
-    keep[i] |= SRC_HEADER;
-  }
-  for (size_t i = 0; rc == 0 && i < b->count; i++)
-    if (keep[i] & SRC_FIRST)
-      rc = src_append(s, b->records[i].topic, b->records[i].partition, keep, err, errlen);
+  for (uint32_t d = 0; rc == 0 && d < s->ndest; d++) rc = src_append(s, d, err, errlen);
   /* Only now are these offsets safe to commit: the last of each source
-   * partition (walking back, a partition already seen is skipped). */
-  for (size_t i = b->count; rc == 0 && i-- > 0;) {
-    bool later = false;
-    for (size_t k = i + 1; k < b->count && !later; k++)
-      later = src_same_source(&b->records[k], &b->records[i]);
-    if (!later)
-      rc = conn_config_set(&s->pending, b->records[i].source_partition,
-                           b->records[i].source_offset);
-  }
+   * partition. */
+  for (uint32_t k = 0; rc == 0 && k < s->nsrc; k++)
+    rc = conn_config_set(&s->pending, b->records[s->slast[k]].source_partition,
+                         b->records[s->slast[k]].source_offset);
   return rc;
 }
 
@@ -636,7 +647,10 @@ out:
   free(s.hdrs);
   free(s.hbuf);
   free(s.marks);
-  free(s.srcs);
+  free(s.dest);
+  free(s.src);
+  free(s.dfirst);
+  free(s.slast);
   free(s.name_json);
   logger_info("connect", "%s-%d: task stopped", t->connector, t->id);
 }

@@ -54,7 +54,7 @@ static void check(conn_jdbc_lane_t **lane, const char *text, int expect) {
   int rc = conn_jdbc_lane_row(lane, cols, NCOLS, text, strlen(text), vals);
   if (rc != expect) fail_msg("%s: lane gave %d, expected %d", text, rc, expect);
   if (rc != 1) return;
-  conn_jdbc_pool_t pool = {0};
+  conn_pool_t pool = {0};
   conn_jdbc_fields_t f;
   char reason[256];
   assert_int_equal(conn_jdbc_fields_parse(&pool, text, strlen(text), &f, reason, sizeof reason), 0);
@@ -63,7 +63,7 @@ static void check(conn_jdbc_lane_t **lane, const char *text, int expect) {
     assert_string_equal(f.names[i], cols[i]);
     assert_same_value(&vals[i], &f.vals[i]);
   }
-  conn_jdbc_pool_free(&pool);
+  conn_pool_free(&pool);
 }
 
 #define FITS "{\"id\":1,\"page\":\"/p/1\",\"ms\":1700000000000,\"ok\":true,\"note\":null}"

@@ -158,7 +158,7 @@ static void mkrec(conn_record_t *r, const char *key, const char *value) {
 
 static void test_row_mapping(void **state) {
   (void)state;
-  conn_jdbc_pool_t pool = {0};
+  conn_pool_t pool = {0};
   conn_record_t r;
   conn_jdbc_row_t row;
   char reason[256];
@@ -250,12 +250,12 @@ static void test_row_mapping(void **state) {
   assert_int_equal(row.vals[1].i, 2);
   conn_jdbc_row_free(&row);
   conn_record_clear(&r);
-  conn_jdbc_pool_free(&pool);
+  conn_pool_free(&pool);
 }
 
 static void test_row_same_key(void **state) {
   (void)state;
-  conn_jdbc_pool_t pool = {0};
+  conn_pool_t pool = {0};
   char *none[] = {NULL};
   conn_jdbc_pk_t pk = {JDBC_PK_RECORD_KEY, none, false};
   conn_record_t r1, r2, r3;
@@ -275,31 +275,31 @@ static void test_row_same_key(void **state) {
   conn_record_clear(&r1);
   conn_record_clear(&r2);
   conn_record_clear(&r3);
-  conn_jdbc_pool_free(&pool);
+  conn_pool_free(&pool);
 }
 
 static void test_pool(void **state) {
   (void)state;
-  conn_jdbc_pool_t pool = {0};
+  conn_pool_t pool = {0};
   /* The latest block grows in place; an older one moves, keeping its
    * bytes; a block beyond the chunk size gets its own chunk. */
-  char *a = conn_jdbc_pool_alloc(&pool, 10);
+  char *a = conn_pool_alloc(&pool, 10);
   memcpy(a, "0123456789", 10);
-  char *a2 = conn_jdbc_pool_realloc(&pool, a, 10, 100);
+  char *a2 = conn_pool_realloc(&pool, a, 10, 100);
   assert_ptr_equal(a, a2);
-  char *b = conn_jdbc_pool_alloc(&pool, 8);
+  char *b = conn_pool_alloc(&pool, 8);
   assert_true(((uintptr_t)b % 16) == 0);
-  char *a3 = conn_jdbc_pool_realloc(&pool, a2, 100, 200);
+  char *a3 = conn_pool_realloc(&pool, a2, 100, 200);
   assert_ptr_not_equal(a3, a2);
   assert_memory_equal(a3, "0123456789", 10);
-  char *big = conn_jdbc_pool_alloc(&pool, 1 << 20);
+  char *big = conn_pool_alloc(&pool, 1 << 20);
   assert_non_null(big);
   memset(big, 1, 1 << 20);
-  conn_jdbc_pool_reset(&pool);
+  conn_pool_reset(&pool);
   /* After a reset the kept chunk serves again from its start. */
-  char *c = conn_jdbc_pool_alloc(&pool, 10);
+  char *c = conn_pool_alloc(&pool, 10);
   assert_non_null(c);
-  conn_jdbc_pool_free(&pool);
+  conn_pool_free(&pool);
   assert_null(pool.head);
 }
 

@@ -131,12 +131,54 @@ static void test_batch_grows_clears_and_reuses(void **state) {
   assert_int_equal(b.count, 0);
 }
 
+/* Lent buffers: clear leaves them (ASan would report a bad free), setters
+ * replace them with owned copies, copies own everything, and the batch's
+ * memory outlives its records until the batch is cleared. */
+static void test_lent_buffers(void **state) {
+  (void)state;
+  static char topic[] = "lent-topic";
+  conn_batch_t b;
+  conn_batch_init(&b);
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < 5000; i++) { /* more than one chunk of batch memory */
+      conn_record_t *r = conn_batch_add(&b);
+      char v[64];
+      int n = snprintf(v, sizeof v, "round %d value %d", round, i);
+      r->lent = CONN_LENT_TOPIC | CONN_LENT_VALUE | CONN_LENT_SOURCE_PARTITION |
+                CONN_LENT_SOURCE_OFFSET;
+      r->topic = topic;
+      r->value = conn_batch_copy(&b, v, (size_t)n);
+      r->value_len = n;
+      r->source_partition = conn_batch_copy(&b, "{\"f\":1}", 7);
+      r->source_offset = conn_batch_copy(&b, "{\"p\":2}", 7);
+      assert_non_null(r->value);
+      assert_int_equal(((char *)r->value)[n], '\0');
+    }
+    assert_memory_equal(b.records[4321].value, "round", 5);
+    conn_record_t copy;
+    assert_int_equal(conn_record_copy(&copy, &b.records[7]), 0);
+    assert_int_equal(copy.lent, 0);
+    assert_true(copy.topic != topic);
+    assert_string_equal(copy.topic, "lent-topic");
+    conn_record_clear(&copy);
+    /* A setter replaces a lent buffer with an owned one. */
+    conn_record_t *r = &b.records[0];
+    assert_int_equal(conn_record_set_topic(r, "routed"), 0);
+    assert_int_equal(conn_record_set_value(r, "new", 3), 0);
+    assert_int_equal(r->lent & (CONN_LENT_TOPIC | CONN_LENT_VALUE), 0);
+    assert_string_equal(topic, "lent-topic"); /* untouched */
+    conn_batch_clear(&b);
+  }
+  conn_batch_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_record_init_null_and_empty),
       cmocka_unit_test(test_headers_repeat_and_null),
       cmocka_unit_test(test_record_copy_is_deep),
       cmocka_unit_test(test_batch_grows_clears_and_reuses),
+      cmocka_unit_test(test_lent_buffers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
