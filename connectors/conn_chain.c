@@ -273,6 +273,10 @@ int conn_chain_new(const conn_config_t *cfg, conn_chain_t **out, char *err, size
     conn_chain_free(c);
     return -1;
   }
+  if (c->n_steps == 0) { /* nothing to apply: callers skip the copy a chain needs */
+    conn_chain_free(c);
+    c = NULL;
+  }
   *out = c;
   return 0;
 }

@@ -373,8 +373,9 @@ static char *pg_copy_value(char *o, const conn_jdbc_val_t *v) {
       return memcpy(o, w, n), o + n;
     }
     return o + snprintf(o, 40, "%.17g", v->d);
+  case JDBC_NUMERIC: /* a JSON number's text: nothing to escape */
+    return memcpy(o, v->s, v->len), o + v->len;
   case JDBC_TEXT:
-  case JDBC_NUMERIC:
     for (const char *p = v->s, *end = v->s + v->len; p < end; p++) {
       unsigned char ch = (unsigned char)*p;
       if (!pg_copy_special[ch]) {

@@ -757,7 +757,8 @@ static int sink_stream_commit(sink_task_t *s, sink_stream_t *st, size_t n, char 
 }
 
 static void sink_rows_free(sink_task_t *s, size_t n) {
-  for (size_t i = 0; i < n; i++) conn_jdbc_row_free(&s->rows[i]);
+  for (size_t i = 0; i < n; i++)
+    if (!s->rows[i].lane) conn_jdbc_row_free(&s->rows[i]); /* a lane row holds nothing */
   conn_pool_reset(&s->pool);
 }
 

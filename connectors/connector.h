@@ -403,7 +403,8 @@ const conn_predicate_plugin_t *conn_predicate_find(const char *name);
  * `transforms.<alias>.negate` and `predicates.*` keys. */
 typedef struct conn_chain conn_chain_t;
 
-/* Returns 0, or -1 with err naming the key ("transforms.route.regex: ..."). */
+/* Returns 0 (*out NULL when there are no transforms), or -1 with err
+ * naming the key ("transforms.route.regex: ..."). */
 int conn_chain_new(const conn_config_t *cfg, conn_chain_t **out, char *err, size_t errlen);
 /* Applies the chain: 1 keep, 0 dropped, -1 error (err names the transform
  * alias). */
