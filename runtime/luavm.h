@@ -130,6 +130,31 @@ void *luavm_null(void);
  * a Lua error if the state runs out of memory (no C memory is leaked). */
 int luavm_json_decode(lua_State *L, const char *json, size_t len, char *err, size_t errlen);
 
+/* A decode's record: what the parser reported, numbers already converted
+ * and containers' sizes known, so that luavm_json_push_tape builds an
+ * equal value again (new tables, the same strings, numbers of the same
+ * types, the array marker on empty arrays) without parsing: the rows that
+ * joins read again and again (runtime/topo_rows.c). Tables are made at
+ * their final size, so pairs() may visit keys in another order than after
+ * a parse (an order Lua leaves unspecified). buf is malloc'd and the
+ * caller's (free it). */
+typedef struct {
+  unsigned char *buf;
+  size_t len, cap;
+} luavm_json_tape_t;
+
+/* luavm_json_decode that also records the value into *tape (from its
+ * start: tape->len is reset; buf is grown with realloc). If the tape
+ * cannot grow, it is freed and zeroed and the decode goes on: the value
+ * is pushed and 0 returned with tape->buf NULL. */
+int luavm_json_decode_tape(lua_State *L, const char *json, size_t len, luavm_json_tape_t *tape,
+                           char *err, size_t errlen);
+
+/* Pushes the value of a tape that luavm_json_decode_tape recorded. Raises
+ * a Lua error when the state runs out of memory (or the stack cannot
+ * grow). */
+void luavm_json_push_tape(lua_State *L, const void *tape, size_t len);
+
 /* Encodes the value at idx as JSON into *buf (grown with realloc; *cap in
  * and out), setting *len. Returns 0, or -1 with a message naming the path
  * of the bad value (e.g. "value.items[3]: cannot encode a function";

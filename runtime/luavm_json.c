@@ -29,6 +29,7 @@
 #include "luavm.h"
 #include "luavm_int.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -119,9 +120,52 @@ static void json_push_array_mt(lua_State *L) {
 typedef struct {
   lua_State *L;
   int depth;                                /* open containers */
-  lua_Integer n[LUAVM_JSON_MAX_DEPTH + 1];  /* per depth: items so far, -1 = object */
+  lua_Integer n[LUAVM_JSON_MAX_DEPTH + 1];  /* per depth: items so far; objects: -1
+                                               (recording a tape: -1 - keys so far) */
   const char *cancel;                       /* why a callback stopped the parse */
+  luavm_json_tape_t *tape;                  /* records what is built, or NULL */
+  size_t at[LUAVM_JSON_MAX_DEPTH + 1];      /* per depth: where the tape holds the
+                                               container's size (set at its end) */
 } json_dec_t;
+
+/* ---- tapes: see luavm.h. One op byte each; 'i' and 'd' carry a
+ * lua_Integer or a double, 's' and 'k' a size_t length and the bytes,
+ * '{' and '[' the container's number of entries (a uint32_t, written when
+ * it closes), so that the replay makes each table at its size at once,
+ * where the parse grows it. */
+
+static void json_tape_put(json_dec_t *d, unsigned char op, const void *data, size_t n,
+                          bool with_len) {
+  luavm_json_tape_t *t = d->tape;
+  size_t need = t->len + 1 + (with_len ? sizeof n : 0) + n;
+  if (need > t->cap) {
+    size_t cap = t->cap ? t->cap : 128;
+    while (cap < need)
+      cap *= 2;
+    unsigned char *nb = realloc(t->buf, cap);
+    if (nb == NULL) { /* no tape then; the decode goes on */
+      free(t->buf);
+      *t = (luavm_json_tape_t){0};
+      d->tape = NULL;
+      return;
+    }
+    t->buf = nb;
+    t->cap = cap;
+  }
+  t->buf[t->len++] = op;
+  if (with_len) {
+    memcpy(t->buf + t->len, &n, sizeof n);
+    t->len += sizeof n;
+  }
+  if (n > 0)
+    memcpy(t->buf + t->len, data, n);
+  t->len += n;
+}
+
+static void json_tape_op(json_dec_t *d, unsigned char op) {
+  if (d->tape != NULL)
+    json_tape_put(d, op, NULL, 0, false);
+}
 
 /* Stores the value on top into the open container (none: top level). */
 static int json_dec_add(json_dec_t *d) {
@@ -146,8 +190,8 @@ static int json_dec_boolean(void *ctx, int b) {
   return json_dec_add(d);
 }
 
-static int json_dec_number(void *ctx, const char *s, size_t len) {
-  json_dec_t *d = ctx;
+/* Pushes the number of the text s; 0 (and d->cancel) if it is none. */
+static int json_dec_push_number(json_dec_t *d, const char *s, size_t len) {
   /* Fast path: up to 18 digits cannot overflow an int64. */
   size_t neg = len > 0 && s[0] == '-';
   if (len - neg <= 18 && len > neg) {
@@ -157,7 +201,7 @@ static int json_dec_number(void *ctx, const char *s, size_t len) {
       v = v * 10 + (s[i++] - '0');
     if (i == len) {
       lua_pushinteger(d->L, neg ? -v : v);
-      return json_dec_add(d);
+      return 1;
     }
   }
   /* lua_stringtonumber: integer when it fits, float otherwise, and it
@@ -180,7 +224,12 @@ static int json_dec_number(void *ctx, const char *s, size_t len) {
     d->cancel = "number out of range";
     return 0;
   }
-  return json_dec_add(d);
+  return 1;
+}
+
+static int json_dec_number(void *ctx, const char *s, size_t len) {
+  json_dec_t *d = ctx;
+  return json_dec_push_number(d, s, len) && json_dec_add(d);
 }
 
 static int json_dec_string(void *ctx, const unsigned char *s, size_t len) {
@@ -189,7 +238,8 @@ static int json_dec_string(void *ctx, const unsigned char *s, size_t len) {
   return json_dec_add(d);
 }
 
-static int json_dec_open(json_dec_t *d, bool object) {
+/* Opens a container, its table made for narr + nrec entries. */
+static int json_dec_open(json_dec_t *d, bool object, int narr, int nrec) {
   if (d->depth == LUAVM_JSON_MAX_DEPTH) {
     d->cancel = "nesting deeper than 256 levels";
     return 0;
@@ -199,13 +249,13 @@ static int json_dec_open(json_dec_t *d, bool object) {
     d->cancel = "not enough memory for the Lua stack";
     return 0;
   }
-  lua_newtable(d->L);
+  lua_createtable(d->L, narr, nrec);
   d->n[++d->depth] = object ? -1 : 0;
   return 1;
 }
 
 static int json_dec_start_map(void *ctx) {
-  return json_dec_open(ctx, true);
+  return json_dec_open(ctx, true, 0, 0);
 }
 
 static int json_dec_map_key(void *ctx, const unsigned char *key, size_t len) {
@@ -221,7 +271,7 @@ static int json_dec_end_map(void *ctx) {
 }
 
 static int json_dec_start_array(void *ctx) {
-  return json_dec_open(ctx, false);
+  return json_dec_open(ctx, false, 0, 0);
 }
 
 static int json_dec_end_array(void *ctx) {
@@ -246,7 +296,110 @@ static const yajl_callbacks json_dec_callbacks = {
     .yajl_end_array = json_dec_end_array,
 };
 
+/* Records a container's op with room for its size, filled by
+ * json_tape_size when it closes. */
+static void json_tape_open(json_dec_t *d, unsigned char op) {
+  if (d->tape == NULL || d->depth == LUAVM_JSON_MAX_DEPTH)
+    return;
+  uint32_t size = 0;
+  json_tape_put(d, op, &size, sizeof size, false);
+  if (d->tape != NULL)
+    d->at[d->depth + 1] = d->tape->len - sizeof size;
+}
+
+static void json_tape_size(json_dec_t *d, lua_Integer entries) {
+  if (d->tape == NULL)
+    return;
+  uint32_t size = entries > UINT32_MAX ? UINT32_MAX : (uint32_t)entries;
+  memcpy(d->tape->buf + d->at[d->depth], &size, sizeof size);
+}
+
+/* The callbacks of a decode that records its tape: each records what the
+ * plain callback is about to do, then does it. */
+
+static int json_tape_null(void *ctx) {
+  json_tape_op(ctx, '0');
+  return json_dec_null(ctx);
+}
+
+static int json_tape_boolean(void *ctx, int b) {
+  json_tape_op(ctx, b ? 'T' : 'F');
+  return json_dec_boolean(ctx, b);
+}
+
+static int json_tape_number(void *ctx, const char *s, size_t len) {
+  json_dec_t *d = ctx;
+  if (!json_dec_push_number(d, s, len))
+    return 0;
+  if (d->tape != NULL) {
+    if (lua_isinteger(d->L, -1)) {
+      lua_Integer v = lua_tointeger(d->L, -1);
+      json_tape_put(d, 'i', &v, sizeof v, false);
+    } else {
+      double v = (double)lua_tonumber(d->L, -1);
+      json_tape_put(d, 'd', &v, sizeof v, false);
+    }
+  }
+  return json_dec_add(d);
+}
+
+static int json_tape_string(void *ctx, const unsigned char *s, size_t len) {
+  json_dec_t *d = ctx;
+  if (d->tape != NULL)
+    json_tape_put(d, 's', s, len, true);
+  return json_dec_string(ctx, s, len);
+}
+
+static int json_tape_start_map(void *ctx) {
+  json_tape_open(ctx, '{');
+  return json_dec_start_map(ctx);
+}
+
+static int json_tape_map_key(void *ctx, const unsigned char *key, size_t len) {
+  json_dec_t *d = ctx;
+  if (d->tape != NULL)
+    json_tape_put(d, 'k', key, len, true);
+  d->n[d->depth]--; /* counts the object's keys (see json_dec_t) */
+  return json_dec_map_key(ctx, key, len);
+}
+
+static int json_tape_end_map(void *ctx) {
+  json_dec_t *d = ctx;
+  json_tape_size(d, -1 - d->n[d->depth]);
+  json_tape_op(d, '}');
+  return json_dec_end_map(ctx);
+}
+
+static int json_tape_start_array(void *ctx) {
+  json_tape_open(ctx, '[');
+  return json_dec_start_array(ctx);
+}
+
+static int json_tape_end_array(void *ctx) {
+  json_dec_t *d = ctx;
+  json_tape_size(d, d->n[d->depth]);
+  json_tape_op(d, ']');
+  return json_dec_end_array(ctx);
+}
+
+static const yajl_callbacks json_tape_callbacks = {
+    .yajl_null = json_tape_null,
+    .yajl_boolean = json_tape_boolean,
+    .yajl_number = json_tape_number,
+    .yajl_string = json_tape_string,
+    .yajl_start_map = json_tape_start_map,
+    .yajl_map_key = json_tape_map_key,
+    .yajl_end_map = json_tape_end_map,
+    .yajl_start_array = json_tape_start_array,
+    .yajl_end_array = json_tape_end_array,
+};
+
 int luavm_json_decode(lua_State *L, const char *json, size_t len, char *err, size_t errlen) {
+  return luavm_json_decode_tape(L, json, len, NULL, err, errlen);
+}
+
+int luavm_json_decode_tape(lua_State *L, const char *json, size_t len, luavm_json_tape_t *tape,
+                           char *err, size_t errlen) {
   json_state_t *js = json_state(L);
   if (js->inflight != NULL) { /* left by a decode that a memory error cut short */
     yajl_free(js->inflight);
@@ -257,7 +410,10 @@ int luavm_json_decode(lua_State *L, const char *json, size_t len, char *err, siz
   d.L = L;
   d.depth = 0;
   d.cancel = NULL;
-  yajl_handle h = yajl_alloc(&json_dec_callbacks, NULL, &d);
+  d.tape = tape;
+  if (tape != NULL)
+    tape->len = 0;
+  yajl_handle h = yajl_alloc(tape ? &json_tape_callbacks : &json_dec_callbacks, NULL, &d);
   if (h == NULL) {
     luavm__seterr(err, errlen, "not enough memory for the JSON parser");
     return -1;
@@ -291,6 +447,62 @@ int luavm_json_decode(lua_State *L, const char *json, size_t len, char *err, siz
   js->inflight = NULL;
   yajl_free(h);
   return 0;
+}
+
+void luavm_json_push_tape(lua_State *L, const void *tape, size_t len) {
+  json_dec_t d;
+  d.L = L;
+  d.depth = 0;
+  d.cancel = NULL;
+  d.tape = NULL;
+  const unsigned char *p = tape, *end = p + len;
+  size_t n;
+  while (p < end) {
+    int ok = 1;
+    unsigned char op = *p++;
+    switch (op) {
+    case '0': ok = json_dec_null(&d); break;
+    case 'T': ok = json_dec_boolean(&d, 1); break;
+    case 'F': ok = json_dec_boolean(&d, 0); break;
+    case 'i': {
+      lua_Integer v;
+      memcpy(&v, p, sizeof v);
+      p += sizeof v;
+      lua_pushinteger(L, v);
+      ok = json_dec_add(&d);
+      break;
+    }
+    case 'd': {
+      double v;
+      memcpy(&v, p, sizeof v);
+      p += sizeof v;
+      lua_pushnumber(L, (lua_Number)v);
+      ok = json_dec_add(&d);
+      break;
+    }
+    case 's':
+    case 'k':
+      memcpy(&n, p, sizeof n);
+      p += sizeof n;
+      ok = op == 's' ? json_dec_string(&d, p, n) : json_dec_map_key(&d, p, n);
+      p += n;
+      break;
+    case '{':
+    case '[': {
+      uint32_t size;
+      memcpy(&size, p, sizeof size);
+      p += sizeof size;
+      int sz = size > INT_MAX ? 0 : (int)size;
+      ok = op == '{' ? json_dec_open(&d, true, 0, sz) : json_dec_open(&d, false, sz, 0);
+      break;
+    }
+    case '}': ok = json_dec_end_map(&d); break;
+    case ']': ok = json_dec_end_array(&d); break;
+    default: d.cancel = "a broken tape"; ok = 0; break;
+    }
+    if (!ok)
+      luaL_error(L, "cannot rebuild a JSON value: %s", d.cancel ? d.cancel : "?");
+  }
 }
 
 /* ---- encode --------------------------------------------------------------- */

@@ -963,5 +963,6 @@ int topo_driver_run_script(const char *path, const luavm_options_t *vm_options, 
   luavm_free(vm); /* collects the drivers */
   free(ctx.extra);
   free(ctx.extra_buf);
+  topo__rows_free(&ctx);
   return rc == 0 ? 0 : -1;
 }

@@ -12,6 +12,8 @@
 extern const char topo_dsl_source[];
 extern const size_t topo_dsl_source_len;
 
+typedef struct topo_rows_s topo_rows_t; /* topo_rows.c */
+
 /* What the Lua primitives see: the task running and its current record.
  * One per topo_vm_t; its address is the primitives' upvalue. */
 typedef struct {
@@ -28,6 +30,8 @@ typedef struct {
   int32_t nextra, extra_cap;
   char *extra_buf;             /* their bytes (owned) */
   size_t extra_len, extra_cap_bytes;
+  topo_rows_t *rows;           /* the rows joins read (topo_rows.c; owned) */
+  size_t rows_budget;          /* their bound in bytes */
 } topo_ctx_t;
 
 struct topo_vm_s {
@@ -44,6 +48,21 @@ struct topo_vm_s {
 /* A sandboxed state with the primitives bound to ctx and the DSL loaded. */
 int topo__vm_base(const luavm_options_t *opts, const char *chunkname, topo_ctx_t *ctx,
                   luavm_t **out, char *err, size_t errlen);
+
+/* The store of the index at argument 1 of a primitive, for the task
+ * running; raises a Lua error when there is none. */
+store_t *topo__l_store(lua_State *L, topo_ctx_t *ctx);
+/* store_get of (index, key_bytes) at arguments 1 and 2 of a primitive:
+ * 1 (*val, *vlen valid until the next store call) or 0 when absent;
+ * raises a Lua error when the read fails. */
+int topo__l_store_get(lua_State *L, topo_ctx_t *ctx, store_t **s, const char **key,
+                      size_t *klen, const void **val, size_t *vlen);
+
+/* Registers runnel._store_get_row (topo_rows.c) in the table on top of L,
+ * with a row cache bounded by a quarter of memory_limit (0: none), at
+ * most 64 MiB. topo__rows_free frees the cache (ctx stays usable). */
+void topo__rows_register(lua_State *L, topo_ctx_t *ctx, size_t memory_limit);
+void topo__rows_free(topo_ctx_t *ctx);
 
 /* Fills job (name, subs, stores, internals, describe_json) from the
  * description table at index d of L, as runnel._compile returned it. */

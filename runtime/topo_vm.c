@@ -45,7 +45,7 @@ static int topo_l_emit(lua_State *L) {
   return 0;
 }
 
-static store_t *topo_l_store(lua_State *L, topo_ctx_t *ctx) {
+store_t *topo__l_store(lua_State *L, topo_ctx_t *ctx) {
   lua_Integer idx = luaL_checkinteger(L, 1);
   if (!ctx->task) luaL_error(L, "stores can only be used while processing");
   store_t *s = topo__task_store(ctx->task, (int)idx);
@@ -53,16 +53,22 @@ static store_t *topo_l_store(lua_State *L, topo_ctx_t *ctx) {
   return s;
 }
 
+int topo__l_store_get(lua_State *L, topo_ctx_t *ctx, store_t **s, const char **key,
+                      size_t *klen, const void **val, size_t *vlen) {
+  *s = topo__l_store(L, ctx);
+  *key = luaL_checklstring(L, 2, klen);
+  int rc = store_get(*s, *key, *klen, val, vlen);
+  if (rc < 0) return luaL_error(L, "store %s: read failed (%d)", store_name(*s), rc);
+  return rc;
+}
+
 /* runnel._store_get(index, key_bytes) -> value_bytes or nil */
 static int topo_l_store_get(lua_State *L) {
-  topo_ctx_t *ctx = topo_ctx(L);
-  store_t *s = topo_l_store(L, ctx);
-  size_t klen;
-  const char *key = luaL_checklstring(L, 2, &klen);
+  store_t *s;
+  const char *key;
+  size_t klen, vlen;
   const void *val;
-  size_t vlen;
-  int rc = store_get(s, key, klen, &val, &vlen);
-  if (rc < 0) return luaL_error(L, "store %s: read failed (%d)", store_name(s), rc);
+  int rc = topo__l_store_get(L, topo_ctx(L), &s, &key, &klen, &val, &vlen);
   if (rc == 0) lua_pushnil(L);
   else lua_pushlstring(L, val, vlen);
   return 1;
@@ -88,7 +94,7 @@ static size_t topo_fmt_int(char *buf, lua_Integer v) {
  * it, without the trip through snprintf): counts pass their number. */
 static int topo_l_store_put(lua_State *L) {
   topo_ctx_t *ctx = topo_ctx(L);
-  store_t *s = topo_l_store(L, ctx);
+  store_t *s = topo__l_store(L, ctx);
   size_t klen, vlen = 0;
   const char *key = luaL_checklstring(L, 2, &klen);
   char num[24];
@@ -111,7 +117,7 @@ static const log_record_t *topo_l_rec(lua_State *L, topo_ctx_t *ctx);
 /* runnel._wstore_get(index, key_bytes, start, end) -> value_bytes or nil */
 static int topo_l_wstore_get(lua_State *L) {
   topo_ctx_t *ctx = topo_ctx(L);
-  store_t *s = topo_l_store(L, ctx);
+  store_t *s = topo__l_store(L, ctx);
   size_t klen;
   const char *key = luaL_checklstring(L, 2, &klen);
   int64_t start = luaL_checkinteger(L, 3), end = luaL_checkinteger(L, 4);
@@ -128,7 +134,7 @@ static int topo_l_wstore_get(lua_State *L) {
  * an integer value is stored as its digits, as _store_put does. */
 static int topo_l_wstore_put(lua_State *L) {
   topo_ctx_t *ctx = topo_ctx(L);
-  store_t *s = topo_l_store(L, ctx);
+  store_t *s = topo__l_store(L, ctx);
   size_t klen, vlen = 0;
   const char *key = luaL_checklstring(L, 2, &klen);
   int64_t start = luaL_checkinteger(L, 3), end = luaL_checkinteger(L, 4);
@@ -162,7 +168,7 @@ static void topo_put_be64(unsigned char *p, int64_t x) {
  * for a new window. The fast path of tumbling and hopping count(). */
 static int topo_l_wcount_add(lua_State *L) {
   topo_ctx_t *ctx = topo_ctx(L);
-  store_t *s = topo_l_store(L, ctx);
+  store_t *s = topo__l_store(L, ctx);
   size_t klen;
   const char *key = luaL_checklstring(L, 2, &klen);
   int64_t start = luaL_checkinteger(L, 3), end = luaL_checkinteger(L, 4);
@@ -212,7 +218,7 @@ static int topo_fetch_one(void *opaque, int64_t start, int64_t end, const void *
  *   -> { start1, end1, value1, start2, ... } in (start, end) order */
 static int topo_l_wstore_fetch(lua_State *L) {
   topo_ctx_t *ctx = topo_ctx(L);
-  store_t *s = topo_l_store(L, ctx);
+  store_t *s = topo__l_store(L, ctx);
   size_t klen;
   const char *key = luaL_checklstring(L, 2, &klen);
   int64_t from = luaL_checkinteger(L, 3), to = luaL_checkinteger(L, 4);
@@ -237,7 +243,7 @@ static int topo_range_one(void *opaque, const void *key, size_t klen, const void
  *   -> { key1, value1, key2, ... } for keys in [from, to], byte order */
 static int topo_l_store_range(lua_State *L) {
   topo_ctx_t *ctx = topo_ctx(L);
-  store_t *s = topo_l_store(L, ctx);
+  store_t *s = topo__l_store(L, ctx);
   size_t flen = 0, tlen = 0;
   const char *from = lua_isnil(L, 2) ? NULL : luaL_checklstring(L, 2, &flen);
   const char *to = lua_isnil(L, 3) ? NULL : luaL_checklstring(L, 3, &tlen);
@@ -411,7 +417,7 @@ static int topo_l_where(lua_State *L) {
   return 1;
 }
 
-static void topo_register(lua_State *L, topo_ctx_t *ctx) {
+static void topo_register(lua_State *L, topo_ctx_t *ctx, size_t memory_limit) {
   static const luaL_Reg core[] = {
       {"_emit", topo_l_emit},
       {"_store_get", topo_l_store_get},
@@ -442,6 +448,7 @@ static void topo_register(lua_State *L, topo_ctx_t *ctx) {
   luavm_json_register(L);
   lua_pushlightuserdata(L, ctx);
   luaL_setfuncs(L, core, 1);
+  topo__rows_register(L, ctx, memory_limit);
   lua_newtable(L);
   lua_pushlightuserdata(L, ctx);
   luaL_setfuncs(L, record, 1);
@@ -464,7 +471,7 @@ int topo__vm_base(const luavm_options_t *opts, const char *chunkname, topo_ctx_t
   }
   int rc = luavm_new(&o, &vm, err, errlen);
   if (rc != 0) return rc;
-  topo_register(luavm_state(vm), ctx);
+  topo_register(luavm_state(vm), ctx, o.memory_limit);
   rc = luavm_load(vm, "=runnel.lua", topo_dsl_source, topo_dsl_source_len, err, errlen);
   if (rc == 0) rc = luavm_pcall(vm, 0, 0, err, errlen);
   if (rc != 0) {
@@ -541,6 +548,7 @@ void topo_vm_free(topo_vm_t *v) {
   if (!v->borrowed) luavm_free(v->vm);
   free(v->own_ctx.extra);
   free(v->own_ctx.extra_buf);
+  topo__rows_free(&v->own_ctx);
   free(v);
 }
 

@@ -10,6 +10,9 @@
 -- The C side (runtime/topo_lua.c) provides, in the `runnel` table:
 --   runnel._emit(topic, key_bytes, value_bytes)   buffer an output record
 --   runnel._store_get(store_index, key_bytes) -> value_bytes or nil
+--   runnel._store_get_row(store_index, key_bytes) -> the decoded value or nil
+--     (a new value each time, rebuilt without parsing while the row's
+--     bytes stay the same: runtime/topo_rows.c; the lookups of joins)
 --   runnel._store_put(store_index, key_bytes, value_bytes_or_nil)
 --     (an integer value is stored as its decimal digits)
 --   runnel.record.timestamp(), .topic(), .partition(), .offset(),
@@ -39,6 +42,7 @@ local pcall = pcall
 local emit = runnel._emit
 local store_get = runnel._store_get
 local store_put = runnel._store_put
+local store_get_row = runnel._store_get_row
 local type, error, ipairs, pairs, tostring, setmetatable, getmetatable, select =
   type, error, ipairs, pairs, tostring, setmetatable, getmetatable, select
 local fmt = string.format
@@ -1325,8 +1329,9 @@ end
 ---------------------------------------------------------------------------
 
 -- getter_of(table node) -> function(key) -> the table's current value for
--- key, or nil: the store of a materialised node, or the parent's getter
--- with this node's filter/map_values/join applied on read.
+-- key, or nil: the store of a materialised node (a new value for each
+-- lookup, which the caller may change: runnel._store_get_row), or the
+-- parent's getter with this node's filter/map_values/join applied on read.
 local getter_of
 
 -- The joined value of (left, right) for a join mode, or nil when the mode
@@ -1347,7 +1352,7 @@ getter_of = function(node)
   local kind = node.kind
   if node.store then
     local idx, kenc = node.store.index, node.kenc
-    g = function(k) return decode_store(store_get(idx, kenc(k))) end
+    g = function(k) return store_get_row(idx, kenc(k)) end
   elseif kind == "TABLE-FILTER" or kind == "TABLE-FILTER-NOT" then
     local pg, fn, keep = getter_of(node.parents[1]), node.fn, kind == "TABLE-FILTER"
     g = function(k)

@@ -340,6 +340,56 @@ static void test_c_api(void **state) {
   luavm_free(vm);
 }
 
+/* TAPE(text) -> the decoded value and two values rebuilt from its tape. */
+static int lua_tape_fn(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  luavm_json_tape_t tape = {0};
+  char err[256];
+  if (luavm_json_decode_tape(L, text, len, &tape, err, sizeof err) != 0) {
+    free(tape.buf);
+    return luaL_error(L, "%s", err);
+  }
+  /* (a Lua error below would leak the tape: the test then fails anyway) */
+  luavm_json_push_tape(L, tape.buf, tape.len);
+  luavm_json_push_tape(L, tape.buf, tape.len);
+  free(tape.buf);
+  return 3;
+}
+
+/* A tape rebuilds what the parse built: equal values (numbers of the same
+ * types, null, the empty arrays' marker), each time new tables. */
+static void test_tape_rebuilds_the_decoded_value(void **state) {
+  (void)state;
+  luavm_t *vm = vm_new(0);
+  lua_register(luavm_state(vm), "TAPE", lua_tape_fn);
+  run_ok(vm,
+         "local docs = {\n"
+         "  '{\"a\":[1,2.5,{\"b\":null,\"c\":[]}],\"o\":{\"x\":\"y\",\"n\":{}},\"e\":[],'\n"
+         "  .. '\"t\":true,\"f\":false,\"s\":\"str\\\\u0000\\\\u00e9\",\"one\":1.0,\"neg\":-0,'\n"
+         "  .. '\"big\":123456789012345678901234,\"exp\":1e3,\"i\":-9007199254740993}',\n"
+         "  '[]', '{}', '\"text\"', '42', '-1.5', 'null', 'true', '[[[[[]]]]]',\n"
+         "}\n"
+         "for _, doc in ipairs(docs) do\n"
+         "  local v, r1, r2 = TAPE(doc)\n"
+         "  assert(deq(v, r1) and deq(v, r2), doc)\n"
+         "  assert(E(r1) == E(v), doc)\n"
+         "  if type(v) == 'table' then assert(r1 ~= v and r2 ~= r1, doc) end\n"
+         "end\n"
+         "local v, r1, r2 = TAPE(docs[1])\n"
+         "assert(math.type(r1.one) == 'float' and math.type(r1.neg) == 'integer')\n"
+         "assert(math.type(r1.big) == 'float' and r1.i == -9007199254740993)\n"
+         "assert(r1.a[3].b == runnel.null and getmetatable(r1.e) ~= nil)\n"
+         "assert(getmetatable(r1.o.n) == nil and r1.s == 'str\\0\\xc3\\xa9')\n"
+         "r1.a[3].c[1] = 1; r1.o.x = 'z'; r1.e[1] = 2\n"
+         "assert(deq(v, r2) and r2.a[3].c ~= r1.a[3].c)\n"
+         "local parts = {}\n"
+         "for i = 1, 1000 do parts[i] = '\"k' .. i .. '\":[' .. i .. ']' end\n"
+         "local bv, b1 = TAPE('{' .. table.concat(parts, ',') .. '}')\n"
+         "assert(deq(bv, b1) and b1.k1000[1] == 1000)\n");
+  luavm_free(vm);
+}
+
 static void test_decode_out_of_memory(void **state) {
   (void)state;
   luavm_t *vm = vm_new(8u << 20);
@@ -367,6 +417,7 @@ int main(void) {
       cmocka_unit_test(test_encode_errors_name_the_path),
       cmocka_unit_test(test_depth_limit),
       cmocka_unit_test(test_c_api),
+      cmocka_unit_test(test_tape_rebuilds_the_decoded_value),
       cmocka_unit_test(test_decode_out_of_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -241,11 +241,12 @@ typedef struct {
   topo_vm_t *vm;
 } fx_t;
 
-static void fx_load(fx_t *fx, const char *options) {
-  char script[1024], err[1024] = "";
-  snprintf(script, sizeof script, COUNT_JOB_HEAD "%s%s", options, COUNT_JOB_BODY);
+/* memory_limit: the Lua state's, 0 for the default. */
+static void fx_load_script(fx_t *fx, const char *script, size_t memory_limit) {
+  char err[1024] = "";
   luavm_options_t vo;
   luavm_options_defaults(&vo);
+  if (memory_limit) vo.memory_limit = memory_limit;
   int rc = topo_job_load("@cj.lua", script, strlen(script), &vo, &fx->job, err, sizeof err);
   if (rc != 0) fail_msg("topo_job_load: %d %s", rc, err);
   assert_int_equal(fx->job->nsubs, 1);
@@ -253,7 +254,13 @@ static void fx_load(fx_t *fx, const char *options) {
   if (rc != 0) fail_msg("topo_vm_new: %d %s", rc, err);
 }
 
-static int fx_setup_opts(void **state, const char *options) {
+static void fx_load(fx_t *fx, const char *options) {
+  char script[1024];
+  snprintf(script, sizeof script, COUNT_JOB_HEAD "%s%s", options, COUNT_JOB_BODY);
+  fx_load_script(fx, script, 0);
+}
+
+static fx_t *fx_new(void) {
   fx_t *fx = calloc(1, sizeof *fx);
   assert_non_null(fx);
   fx->dir = stu_mkdtemp();
@@ -261,6 +268,11 @@ static int fx_setup_opts(void **state, const char *options) {
   fx->io = (topo_io_t){.opaque = &fx->log, .ordered = false, .partitions = mem_io_partitions,
                        .create_topic = mem_io_create, .append = mem_io_append,
                        .read = mem_io_read};
+  return fx;
+}
+
+static int fx_setup_opts(void **state, const char *options) {
+  fx_t *fx = fx_new();
   fx_load(fx, options);
   mem_create(&fx->log, "events", 2);
   *state = fx;
@@ -290,17 +302,22 @@ static topo_task_t *fx_open(fx_t *fx, int32_t partition, size_t cache_bytes) {
   return t;
 }
 
-/* Processes events[p][from, to); returns how many went to the DLQ. */
-static int fx_feed(fx_t *fx, topo_task_t *t, int32_t p, size_t from, size_t to) {
+/* Processes topic[p][from, to); returns how many went to the DLQ. */
+static int fx_feed_topic(fx_t *fx, topo_task_t *t, const char *topic, int32_t p, size_t from,
+                         size_t to) {
   int dlq = 0;
   char err[1024] = "";
   for (size_t i = from; i < to; i++) {
-    log_record_t r = mem_view(mem_at(&fx->log, "events", p, i), (int64_t)i);
-    int rc = topo_task_process(t, "events", &r, err, sizeof err);
+    log_record_t r = mem_view(mem_at(&fx->log, topic, p, i), (int64_t)i);
+    int rc = topo_task_process(t, topic, &r, err, sizeof err);
     if (rc < 0) fail_msg("topo_task_process(offset %zu): %d %s", i, rc, err);
     dlq += rc;
   }
   return dlq;
+}
+
+static int fx_feed(fx_t *fx, topo_task_t *t, int32_t p, size_t from, size_t to) {
+  return fx_feed_topic(fx, t, "events", p, from, to);
 }
 
 static void fx_commit(topo_task_t *t) {
@@ -791,6 +808,190 @@ static void test_tiny_cache_counts_exactly(void **state) {
   assert_int_equal(mem_count(&fx->log, "cj-dlq", 0), N - good);
 }
 
+/* ---- stream-table joins: the rows joins read (runtime/topo_rows.c) ------- */
+
+/* A join whose joiner changes the row it was given (Kafka Streams hands
+ * every lookup a freshly deserialised row: the change must not reach the
+ * next lookup). "e" is an empty array: the rebuilt row must keep it one. */
+static const char *const JOIN_JOB =
+    "local job = runnel.job(\"jj\")\n"
+    "local users = job:table(\"users\", { value = \"json\", store = \"users\" })\n"
+    "job:stream(\"orders\", { value = \"json\" })\n"
+    "   :join(users, function(o, u)\n"
+    "      local out = { o = o.o, n = u.n, tags = #u.tags, e = u.e }\n"
+    "      u.n = \"changed\"; u.tags[#u.tags + 1] = \"z\"; u.tags[1] = \"y\"; u.x = true\n"
+    "      return out\n"
+    "   end)\n"
+    "   :to(\"out\", { value = \"json\" })\n"
+    "return job\n";
+
+static int fx_setup_join_limit(void **state, size_t memory_limit) {
+  fx_t *fx = fx_new();
+  fx_load_script(fx, JOIN_JOB, memory_limit);
+  mem_create(&fx->log, "users", 2);
+  mem_create(&fx->log, "orders", 2);
+  *state = fx;
+  return 0;
+}
+static int fx_setup_join(void **state) { return fx_setup_join_limit(state, 0); }
+/* 2 MiB of Lua memory: a row cache of 512 KiB. */
+static int fx_setup_join_small(void **state) { return fx_setup_join_limit(state, 2u << 20); }
+
+static void produce_user(fx_t *fx, int32_t p, const char *key, const char *name) {
+  char v[800];
+  snprintf(v, sizeof v, "{\"n\":\"%s\",\"tags\":[\"a\",\"b\"],\"e\":[]}", name);
+  mem_produce(&fx->log, "users", p, key, name ? v : NULL);
+}
+
+static void produce_order(fx_t *fx, int32_t p, const char *key, int o) {
+  char v[32];
+  snprintf(v, sizeof v, "{\"o\":%d}", o);
+  mem_produce(&fx->log, "orders", p, key, v);
+}
+
+/* Asserts that "out" (one partition) holds exactly the joins given as
+ * "name:order ..." (e.g. "Ana:1 Bob:2"), in order. */
+static void expect_joined(fx_t *fx, const char *spec) {
+  char name[64];
+  int order, used;
+  size_t i = 0;
+  for (const char *p = spec; sscanf(p, " %63[^:]:%d%n", name, &order, &used) == 2; p += used) {
+    char want[128];
+    snprintf(want, sizeof want, "{\"e\":[],\"n\":\"%s\",\"o\":%d,\"tags\":2}", name, order);
+    assert_true(i < mem_count(&fx->log, "out", 0));
+    assert_string_equal(mem_at(&fx->log, "out", 0, i)->val, want);
+    i++;
+  }
+  assert_int_equal(mem_count(&fx->log, "out", 0), i);
+}
+
+/* Every lookup of one row gets it as stored, whatever the joiner did to
+ * the row of the lookup before. */
+static void test_join_row_changed_by_joiner_is_not_kept(void **state) {
+  fx_t *fx = *state;
+  produce_user(fx, 0, "u1", "Ana");
+  for (int i = 1; i <= 3; i++) produce_order(fx, 0, "u1", i);
+  topo_task_t *t = fx_open(fx, 0, 1 << 20);
+  fx_feed_topic(fx, t, "users", 0, 0, 1);
+  fx_feed_topic(fx, t, "orders", 0, 0, 3);
+  fx_commit(t);
+  topo_task_close(t);
+  expect_joined(fx, "Ana:1 Ana:2 Ana:3");
+}
+
+/* Updates and a tombstone of the row between lookups are seen by the
+ * next lookup (the updates keep the value's length: equal sizes must not
+ * pass for equal rows). */
+static void test_join_sees_updates_and_tombstones(void **state) {
+  fx_t *fx = *state;
+  const char *rows[] = {"Ana", "Bob", NULL, "Cyd", "Cyd"};
+  for (int i = 0; i < 5; i++) {
+    produce_user(fx, 0, "u1", rows[i]);
+    produce_order(fx, 0, "u1", i + 1);
+  }
+  topo_task_t *t = fx_open(fx, 0, 1 << 20);
+  for (size_t i = 0; i < 5; i++) {
+    fx_feed_topic(fx, t, "users", 0, i, i + 1);
+    fx_feed_topic(fx, t, "orders", 0, i, i + 1);
+  }
+  fx_commit(t);
+  topo_task_close(t);
+  expect_joined(fx, "Ana:1 Bob:2 Cyd:4 Cyd:5"); /* order 3 found no row */
+}
+
+/* The tasks of two partitions share one Lua state; one key holds a
+ * different row in each, and each task joins its own. */
+static void test_join_rows_are_the_task_own(void **state) {
+  fx_t *fx = *state;
+  produce_user(fx, 0, "u1", "P0");
+  produce_user(fx, 1, "u1", "P1");
+  for (int i = 1; i <= 4; i++) produce_order(fx, (i - 1) % 2 == 0 ? 0 : 1, "u1", i);
+  topo_task_t *t0 = fx_open(fx, 0, 1 << 20);
+  snprintf(fx->db, sizeof fx->db, "%s/task1.db", fx->dir);
+  topo_task_t *t1 = fx_open(fx, 1, 1 << 20);
+  fx_feed_topic(fx, t0, "users", 0, 0, 1);
+  fx_feed_topic(fx, t1, "users", 1, 0, 1);
+  for (size_t i = 0; i < 2; i++) {
+    fx_feed_topic(fx, t0, "orders", 0, i, i + 1);
+    fx_feed_topic(fx, t1, "orders", 1, i, i + 1);
+  }
+  fx_commit(t0);
+  fx_commit(t1);
+  topo_task_close(t0);
+  topo_task_close(t1);
+  expect_joined(fx, "P0:1 P0:3 P1:2 P1:4");
+}
+
+/* A rebalance and back: the task is closed here, another worker's task
+ * (its own Lua state and file) updates the row, and the task reopened
+ * here catches its old file up from the changelog; its next lookup sees
+ * the new row although this Lua state had decoded the old one. */
+static void test_join_after_rebalance_sees_the_restored_row(void **state) {
+  fx_t *fx = *state;
+  produce_user(fx, 0, "u1", "Ana");
+  produce_order(fx, 0, "u1", 1);
+  produce_user(fx, 0, "u1", "Bob");
+  produce_order(fx, 0, "u1", 2);
+  topo_task_t *t = fx_open(fx, 0, 1 << 20);
+  fx_feed_topic(fx, t, "users", 0, 0, 1);
+  fx_feed_topic(fx, t, "orders", 0, 0, 1);
+  fx_commit(t);
+  topo_task_close(t);
+
+  char db0[sizeof fx->db], err[1024] = "";
+  snprintf(db0, sizeof db0, "%s", fx->db);
+  snprintf(fx->db, sizeof fx->db, "%s/other.db", fx->dir);
+  topo_vm_t *vm0 = fx->vm;
+  int rc = topo_vm_new(fx->job, &fx->vm, err, sizeof err);
+  if (rc != 0) fail_msg("topo_vm_new: %d %s", rc, err);
+  t = fx_open(fx, 0, 1 << 20);
+  assert_true(topo_task_stats(t)->restored > 0);
+  fx_feed_topic(fx, t, "users", 0, 1, 2);
+  fx_commit(t);
+  topo_task_close(t);
+  topo_vm_free(fx->vm);
+
+  fx->vm = vm0;
+  snprintf(fx->db, sizeof fx->db, "%s", db0);
+  t = fx_open(fx, 0, 1 << 20);
+  assert_true(topo_task_stats(t)->restored > 0); /* the stale file caught up */
+  assert_int_equal(topo_task_position(t, "orders"), 1);
+  fx_feed_topic(fx, t, "orders", 0, 1, 2);
+  fx_commit(t);
+  topo_task_close(t);
+  expect_joined(fx, "Ana:1 Bob:2");
+}
+
+/* A row cache far smaller than the table (its budget comes from the Lua
+ * memory limit) drops and refills itself; every join stays right. */
+static void test_join_with_a_small_row_cache(void **state) {
+  fx_t *fx = *state;
+  enum { USERS = 400, ORDERS = 2000 };
+  char key[16], name[700];
+  for (int u = 0; u < USERS; u++) {
+    snprintf(key, sizeof key, "u%03d", u);
+    snprintf(name, sizeof name, "user-%03d-%0600d", u, u); /* rows of about 650 bytes */
+    produce_user(fx, 0, key, name);
+  }
+  for (int i = 1; i <= ORDERS; i++) {
+    snprintf(key, sizeof key, "u%03d", (i * 7) % USERS);
+    produce_order(fx, 0, key, i);
+  }
+  topo_task_t *t = fx_open(fx, 0, 1 << 20);
+  fx_feed_topic(fx, t, "users", 0, 0, USERS);
+  fx_feed_topic(fx, t, "orders", 0, 0, ORDERS);
+  fx_commit(t);
+  topo_task_close(t);
+  assert_int_equal(mem_count(&fx->log, "out", 0), ORDERS);
+  for (int i = 1; i <= ORDERS; i++) {
+    int u = (i * 7) % USERS;
+    char want[700];
+    snprintf(want, sizeof want,
+             "{\"e\":[],\"n\":\"user-%03d-%0600d\",\"o\":%d,\"tags\":2}", u, u, i);
+    assert_string_equal(mem_at(&fx->log, "out", 0, (size_t)i - 1)->val, want);
+  }
+}
+
 #define FX_TEST(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
 int main(void) {
@@ -809,6 +1010,16 @@ int main(void) {
                                       fx_setup_strict, fx_teardown),
       FX_TEST(test_foreign_topic_is_refused),
       FX_TEST(test_tiny_cache_counts_exactly),
+      cmocka_unit_test_setup_teardown(test_join_row_changed_by_joiner_is_not_kept, fx_setup_join,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_join_sees_updates_and_tombstones, fx_setup_join,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_join_rows_are_the_task_own, fx_setup_join,
+                                      fx_teardown),
+      cmocka_unit_test_setup_teardown(test_join_after_rebalance_sees_the_restored_row,
+                                      fx_setup_join, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_join_with_a_small_row_cache, fx_setup_join_small,
+                                      fx_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
