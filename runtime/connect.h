@@ -59,6 +59,7 @@ typedef struct {
   int64_t offset_flush_interval_ms; /* offset.flush.interval.ms */
   const char *key_converter;      /* worker default key.converter */
   const char *value_converter;    /* worker default value.converter */
+  bool topic_tracking_disable;    /* topic.tracking.enable=false */
 } connect_options_t;
 
 typedef struct connect_s connect_t;
@@ -120,6 +121,12 @@ int connect_gen_offsets(connect_t *c, const char *name, struct yajl_gen_t *g, ch
  * (reset: NULL body, every offset removed). Only when STOPPED (-EBUSY). */
 int connect_offsets_alter(connect_t *c, const char *name, const char *body, size_t len,
                           bool reset, char *err, size_t errlen);
+/* KIP-558: {"<name>": {"topics": [..]}}, the topics the connector has
+ * used (sorted), empty for an unknown name (as Kafka); PUT
+ * .../topics/reset empties the set (allowed in any state, as Kafka).
+ * 0 or -ENOMEM / -EIO. */
+int connect_gen_topics(connect_t *c, const char *name, struct yajl_gen_t *g);
+int connect_reset_topics(connect_t *c, const char *name);
 
 /* Connector plugin catalogue: GET /connector-plugins, .../config and
  * .../config/validate (Kafka's ConfigInfos). -ENOENT for an unknown plugin. */

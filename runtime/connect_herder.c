@@ -335,6 +335,7 @@ int connect_new(const connect_options_t *opts, connect_t **out, char *err, size_
   if (rc == 0) rc = connect_store_topic(opts->log, c->config_topic, err, errlen);
   if (rc == 0) rc = connect_store_topic(opts->log, c->status_topic, err, errlen);
   if (rc == 0) rc = connect_offsets_open(opts->log, c->offset_topic, &c->offsets, err, errlen);
+  if (rc == 0) rc = connect_topics_open(c, err, errlen);
   if (rc == 0) rc = connect_store_read(opts->log, c->config_topic, herder_replay, &r, err, errlen);
   for (size_t i = 0; rc == 0 && i < r.n; i++) {
     if (r.items[i].config.count == 0) continue;
@@ -376,6 +377,7 @@ void connect_free(connect_t *c) {
     herder_free_conn(conn);
   }
   connect_offsets_free(c->offsets);
+  connect_topics_free(c->topics);
   pthread_mutex_destroy(&c->mu);
   pthread_cond_destroy(&c->cv);
   pthread_mutex_destroy(&c->store_mu);
@@ -544,6 +546,7 @@ int connect_delete(connect_t *c, const char *name) {
       connect_store_append(c->o.log, c->status_topic, key, NULL, 0, err, sizeof err);
     }
     pthread_mutex_unlock(&c->store_mu);
+    connect_reset_topics(c, name); /* as Kafka's onDeletion */
     herder_wake(c);
   } else if (conn) {
     logger_error("connect", "cannot delete connector %s: %s", name, err);

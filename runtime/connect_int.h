@@ -221,6 +221,9 @@ struct connect_task {
   char report_err[512];
   /* Source only: offsets given back by conn_ctx_offset. */
   conn_config_t restored;      /* partition JSON -> offset JSON */
+  /* Topics this task recorded as its connector's (connect_topics.c). */
+  conn_config_t topics_seen;
+  unsigned topics_gen;
 };
 
 struct connect_conn {
@@ -252,7 +255,15 @@ struct connect_s {
   bool herder_live;
   pthread_mutex_t store_mu;        /* config and status topic appends */
   connect_offsets_t *offsets;
+  struct connect_topics *topics;   /* KIP-558 active topics (connect_topics.c) */
 };
+
+/* connect_topics.c: KIP-558 active topics, kept in the status topic. */
+/* Reads the status topic's topic records into c->topics. 0 or < 0. */
+int connect_topics_open(connect_t *c, char *err, size_t errlen);
+void connect_topics_free(struct connect_topics *tp);
+/* Task threads: t's connector uses topic (recorded once). */
+void connect_topic_record(connect_task_t *t, const char *topic);
 
 /* connect_herder.c */
 void connect__status_write(connect_t *c, const char *connector, int task, connect_state_t s,

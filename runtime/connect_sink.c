@@ -344,6 +344,7 @@ static int sink_read(sink_t *s, char *err, size_t errlen) {
       s->tp_of[s->nrecs++] = i;
       got++;
     }
+    if (got > 0) connect_topic_record(s->t, tp->topic);
   }
   return 0;
 }

@@ -444,6 +444,7 @@ static int src_append(src_t *s, uint32_t d, char *err, size_t errlen) {
   if (rc == 0) rc = log_partition_append(p, s->recs, k, NULL, &le);
   if (rc != 0) snprintf(err, errlen, "appending to %s-%" PRId32 ": %s", topic, partition, le.msg);
   else if (t->m.written) metrics_add(t->m.written, (double)k);
+  if (rc == 0 && k > 0) connect_topic_record(t, topic);
   return rc;
 }
 

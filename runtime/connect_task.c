@@ -154,6 +154,7 @@ connect_task_t *connect_task_new(connect_t *c, connect_conn_t *conn, int id,
   conn_config_init(&t->cfg);
   conn_config_init(&t->conn_cfg);
   conn_config_init(&t->restored);
+  conn_config_init(&t->topics_seen);
   t->ntasks = (int)conn->ntask_cfgs;
   if (!(t->connector = strdup(conn->name)) || conn_config_copy(&t->cfg, cfg) != 0 ||
       conn_config_copy(&t->conn_cfg, &conn->config) != 0 ||
@@ -214,6 +215,7 @@ void connect_task_free(connect_task_t *t) {
   conn_config_free(&t->cfg);
   conn_config_free(&t->conn_cfg);
   conn_config_free(&t->restored);
+  conn_config_free(&t->topics_seen);
   connect_common_free(&t->common);
   for (size_t i = 0; i < t->nseeks; i++) free(t->seeks[i].topic);
   free(t->seeks);

@@ -124,6 +124,12 @@ const config_def_t worker_config_defs[] = {
     {"value.converter", CONFIG_STRING, "org.apache.kafka.connect.storage.StringConverter", 0, 0,
      NULL, WC(value_converter), worker_converter_validate,
      "Converter of record values for connectors that set none."},
+    {"topic.tracking.enable", CONFIG_BOOL, "true", 0, 0, NULL, WC(topic_tracking_enable), NULL,
+     "Track the topics each connector uses (KIP-558: GET /connectors/{name}/topics), kept in "
+     "status.storage.topic (Kafka Connect's name and default)."},
+    {"topic.tracking.allow.reset", CONFIG_BOOL, "true", 0, 0, NULL,
+     WC(topic_tracking_allow_reset), NULL,
+     "Allow PUT /connectors/{name}/topics/reset (Kafka Connect's name and default)."},
     CONFIG_END,
 };
 

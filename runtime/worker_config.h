@@ -44,6 +44,8 @@ typedef struct {
   int64_t offset_flush_interval_ms; /* offset.flush.interval.ms */
   char *key_converter;              /* key.converter */
   char *value_converter;            /* value.converter */
+  bool topic_tracking_enable;       /* topic.tracking.enable */
+  bool topic_tracking_allow_reset;  /* topic.tracking.allow.reset */
 } worker_config_t;
 
 /* The key table (NULL-key terminated). */

@@ -21,6 +21,8 @@
  *   GET    /connectors/{name}/offsets                 {"offsets": [..]}
  *   PATCH  /connectors/{name}/offsets                 200 message; 400 unless STOPPED
  *   DELETE /connectors/{name}/offsets                 200 message; 400 unless STOPPED
+ *   GET    /connectors/{name}/topics                  {name: {"topics": [..]}}; 403 untracked
+ *   PUT    /connectors/{name}/topics/reset            202; 403 untracked or reset disabled
  *   GET    /connector-plugins[?connectorsOnly=false]  [{"class", "type", "version"}]
  *   GET    /connector-plugins/{plugin}/config         [definition, ..]
  *   PUT    /connector-plugins/{plugin}/config/validate   ConfigInfos
@@ -96,6 +98,7 @@ int worker_connect_start(worker_t *w, char **files, int port) {
       .offset_flush_interval_ms = w->cfg->offset_flush_interval_ms,
       .key_converter = w->cfg->key_converter,
       .value_converter = w->cfg->value_converter,
+      .topic_tracking_disable = !w->cfg->topic_tracking_enable,
   };
   if (connect_new(&o, &w->connect, err, sizeof err) != 0) {
     logger_error("connect", "cannot start the connector framework: %s", err);
@@ -540,6 +543,43 @@ void worker_connect_patch_offsets(void *opaque, const http_request_t *req,
 void worker_connect_delete_offsets(void *opaque, const http_request_t *req,
                                    const http_params_t *params, http_response_t *res) {
   wc_offsets_change(opaque, req, params->values[0], true, res);
+}
+
+/* KIP-558, with Kafka's answers: 403 when topic.tracking.enable (or, for
+ * a reset, topic.tracking.allow.reset) is false; no 404 for a name that
+ * has no connector (an empty list, a reset of nothing). */
+void worker_connect_get_topics(void *opaque, const http_request_t *req,
+                               const http_params_t *params, http_response_t *res) {
+  (void)req;
+  worker_t *w = opaque;
+  if (!w->cfg->topic_tracking_enable) {
+    http_response_error(res, 403, "Topic tracking is disabled.");
+    return;
+  }
+  yajl_gen g = yajl_gen_alloc(NULL);
+  if (connect_gen_topics(w->connect, params->values[0], g) != 0) {
+    if (g) yajl_gen_free(g);
+    http_response_error(res, 500, "out of memory");
+    return;
+  }
+  http_response_gen(res, 200, g);
+}
+
+void worker_connect_reset_topics(void *opaque, const http_request_t *req,
+                                 const http_params_t *params, http_response_t *res) {
+  (void)req;
+  worker_t *w = opaque;
+  if (!w->cfg->topic_tracking_enable || !w->cfg->topic_tracking_allow_reset) {
+    http_response_error(res, 403, "Topic tracking %sis disabled.",
+                        w->cfg->topic_tracking_enable ? "reset " : "");
+    return;
+  }
+  if (connect_reset_topics(w->connect, params->values[0]) != 0) {
+    http_response_error(res, 500, "cannot reset the topics of %s: the status topic refused "
+                        "the change (see the worker's log)", params->values[0]);
+    return;
+  }
+  wc_empty(res, 202);
 }
 
 /* ---- /connector-plugins -------------------------------------------------- */

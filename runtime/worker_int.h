@@ -64,7 +64,8 @@ void worker_connect_stop(worker_t *w);
 #define WORKER_CONNECT_ROUTE_FNS(X)                                                    \
   X(list) X(create) X(info) X(delete) X(get_config) X(put_config) X(patch_config)      \
   X(status) X(restart) X(pause) X(resume) X(stop_route) X(tasks) X(task_status)        \
-  X(task_restart) X(get_offsets) X(patch_offsets) X(delete_offsets) X(plugins)         \
+  X(task_restart) X(get_offsets) X(patch_offsets) X(delete_offsets) X(get_topics)     \
+  X(reset_topics) X(plugins)                                                           \
   X(plugin_config) X(validate)
 #define WORKER_CONNECT_DECL(fn)                                                         \
   void worker_connect_##fn(void *opaque, const http_request_t *req,                     \
@@ -91,6 +92,8 @@ WORKER_CONNECT_ROUTE_FNS(WORKER_CONNECT_DECL)
   {"GET", "/connectors/{name}/offsets", worker_connect_get_offsets},                     \
   {"PATCH", "/connectors/{name}/offsets", worker_connect_patch_offsets},                 \
   {"DELETE", "/connectors/{name}/offsets", worker_connect_delete_offsets},               \
+  {"GET", "/connectors/{name}/topics", worker_connect_get_topics},                       \
+  {"PUT", "/connectors/{name}/topics/reset", worker_connect_reset_topics},               \
   {"GET", "/connector-plugins", worker_connect_plugins},                                 \
   {"GET", "/connector-plugins/{plugin}/config", worker_connect_plugin_config},           \
   {"PUT", "/connector-plugins/{plugin}/config/validate", worker_connect_validate}

@@ -327,6 +327,32 @@ assert_contains "metric: errors" "$BODY" 'runnel_connect_record_errors_total{con
 assert_contains "metric: dlq" "$BODY" 'runnel_connect_dlq_records_total{connector="jsink",task="0"} 1'
 assert_contains "metric: lag" "$BODY" 'runnel_connect_sink_lag_records{connector="jsink",task="0"} 0'
 
+# Active topics (KIP-558): a source's the topics it wrote, a sink's those it
+# read; reset (allowed while running, as Kafka) empties the set until the
+# next records.
+topics_are() { http GET "/connectors/$1/topics"; [ "$CODE" = 200 ] && [ "$BODY" = "{\"$1\":{\"topics\":[$2]}}" ]; }
+wait_for "src's topics" topics_are src '"lines"'
+wait_for "sink's topics" topics_are sink '"lines"'
+wait_for "jsink's topics" topics_are jsink '"mixed"'
+wait_for "msrc's topics" topics_are msrc '"mixed"'
+check "a name without connector: none (Kafka: 200, no 404)" topics_are nope ''
+http PUT /connectors/src/topics/reset
+assert_eq "reset topics of a stopped connector" 202 "$CODE"
+assert_eq "reset topics: no body" "" "$BODY"
+check "src's topics after reset" topics_are src ''
+http PUT /connectors/msrc/topics/reset
+assert_eq "reset topics of a running source" 202 "$CODE"
+http PUT /connectors/jsink/topics/reset
+assert_eq "reset topics of a running sink" 202 "$CODE"
+check "msrc's topics after reset" topics_are msrc ''
+check "jsink's topics after reset" topics_are jsink ''
+check "sink's topics untouched" topics_are sink '"lines"'
+printf '{"c":3}\n' >> "$T/mixed.txt"
+wait_for "msrc records its topic again with its next record" topics_are msrc '"mixed"'
+wait_for "jsink records its topic again with its next record" topics_are jsink '"mixed"'
+http POST /connectors/nope/topics/reset
+assert_eq "reset topics: PUT only" 405 "$CODE"
+
 # Pause one, stop another, restart the worker: states and data come back.
 http PUT /connectors/jsink/pause
 http PUT /connectors/msrc/stop
@@ -346,6 +372,12 @@ for h in '"__connect.errors.topic":"mixed"' '"__connect.errors.partition":"0"' '
          '"__connect.errors.exception.message":"Converting byte[] to Kafka Connect data failed'; do
   assert_contains "DLQ header $h" "$dlq" "$h"
 done
+# Active topics are records of the status topic, in Kafka's format; a
+# reset writes tombstones.
+st=$("$RUNNEL" consume connect-status --data-dir "$T/data" --from-beginning --format json 2>&1)
+assert_contains "topic status record key" "$st" '"key":"status-topic-lines:connector-sink"'
+assert_contains "topic status record value" "$st" '{\"topic\":{\"name\":\"lines\",\"connector\":\"sink\",\"task\":0,\"discoverTimestamp\":'
+assert_contains "reset: a tombstone" "$st" '"key":"status-topic-lines:connector-src","value":null'
 # The last record of a poll carries the source partition and offset (the
 # three lines were one poll); the others carry no header.
 recs=$("$RUNNEL" consume mixed --data-dir "$T/data" --from-beginning --format json -n 3 2>&1)
@@ -363,11 +395,32 @@ wait_for "paused stays paused" body_has /connectors/jsink/status "{\"name\":\"js
 wait_for "stopped stays stopped" body_has /connectors/msrc/status "{\"name\":\"msrc\",\"connector\":{\"state\":\"STOPPED\",\"worker_id\":\"$WID\"},\"tasks\":[]"
 wait_for "src (stopped, offsets reset) stays stopped" body_has /connectors/src/status '"connector":{"state":"STOPPED"'
 wait_for "sink runs again" body_has /connectors/sink/status '"tasks":[{"id":0,"state":"RUNNING"'
+check "active topics survive a restart" topics_are sink '"lines"'
+check "a reset survives a restart" topics_are src ''
+check "strict's topics" topics_are strict '"mixed"'
+http DELETE /connectors/strict
+check "deleting a connector resets its topics (Kafka's onDeletion)" topics_are strict ''
 http PUT /connectors/src/resume
 # offsets were reset: the whole file comes again, then "seven".
 wait_for "resumed source after restart" file_is "$T/out.txt" $'one\ntwo\nthree\nfour\nfive\nsix\ntwo\nthree\nfour\nfive\nsix\nsix\none\ntwo\nthree\nfour\nfive\nsix\nseven'
 stop_worker INT
 assert_eq "clean stop after restart" 0 "$STATUS"
-check "no sanitizer reports" bash -c "! grep -q 'ERROR: \\(Address\\|Leak\\)Sanitizer' '$T/w1.log' '$T/w2.log'"
+# topic.tracking.allow.reset=false, then topic.tracking.enable=false: 403.
+sed 's/}$/, "topic.tracking.allow.reset": false}/' "$T/worker.json" > "$T/noreset.json"
+start_worker w3 --config "$T/noreset.json"
+check "allow.reset=false: GET works" topics_are sink '"lines"'
+http PUT /connectors/sink/topics/reset
+assert_eq "allow.reset=false: reset" 403 "$CODE"
+assert_eq "allow.reset=false: Kafka's message" '{"error_code":403,"message":"Topic tracking reset is disabled."}' "$BODY"
+stop_worker TERM
+sed 's/}$/, "topic.tracking.enable": false}/' "$T/worker.json" > "$T/notrack.json"
+start_worker w4 --config "$T/notrack.json"
+http GET /connectors/sink/topics
+assert_eq "tracking disabled: GET" 403 "$CODE"
+assert_eq "tracking disabled: Kafka's message" '{"error_code":403,"message":"Topic tracking is disabled."}' "$BODY"
+http PUT /connectors/sink/topics/reset
+assert_eq "tracking disabled: reset" '{"error_code":403,"message":"Topic tracking is disabled."}' "$BODY"
+stop_worker TERM
+check "no sanitizer reports" bash -c "! grep -q 'ERROR: \\(Address\\|Leak\\)Sanitizer' '$T/w1.log' '$T/w2.log' '$T/w3.log' '$T/w4.log'"
 
 finish
