@@ -49,7 +49,9 @@ typedef enum {
   JDBC_DOUBLE,
   JDBC_TEXT,   /* UTF-8 text (also nested JSON, stored as its JSON text) */
   JDBC_BOOL,
-  JDBC_NUMERIC /* an exact decimal kept as its text (PostgreSQL numeric) */
+  JDBC_NUMERIC /* an exact decimal kept as its text (PostgreSQL numeric); in a
+                  sink always a JSON number's text, which the COPY writer
+                  relies on (no tab, newline or backslash to escape) */
 } conn_jdbc_type_t;
 
 /* A value bound to a placeholder or read from a row. s is borrowed (not

@@ -609,10 +609,14 @@ static int sink_lane_parse(sink_task_t *s, size_t n, char *err, size_t errlen) {
     row->lane = false;
     char reason[512];
     int rc = conn_jdbc_row_parse(&s->pool, &s->pk, row->rec, row, reason, sizeof reason);
-    if (rc == JDBC_BAD_RECORD) { /* the lane reads only what the parser accepts */
-      snprintf(err, errlen, "%s-%d offset %lld: %s", row->rec->topic, row->rec->partition,
-               (long long)row->rec->offset, reason);
-      return JDBC_E_DATA;
+    if (rc == JDBC_BAD_RECORD) { /* not expected: the lane takes only what the parser takes */
+      row->op = JDBC_ROW_SKIP;
+      if (conn_ctx_report(s->ctx, row->rec, reason) < 0) {
+        snprintf(err, errlen, "%s-%d offset %lld: %s", row->rec->topic, row->rec->partition,
+                 (long long)row->rec->offset, reason);
+        return JDBC_E_REFUSED;
+      }
+      continue;
     }
     if (rc != JDBC_OK) return rc;
   }
@@ -649,7 +653,13 @@ typedef struct {
   bool open;                    /* a COPY in progress */
   const conn_jdbc_row_t *shape; /* the open COPY's columns */
   int64_t rows;                 /* rows in the open COPY */
+  int misfits;                  /* records the lane left to the general path */
 } sink_stream_t;
+
+/* After this many records that do not fit the lane (nested values, say),
+ * the rest of the put skips it: each costs a partial parse and a new
+ * parser before the general parse. */
+#define SINK_LANE_MISFITS 4
 
 static int sink_stream_send(sink_task_t *s, sink_stream_t *st, const conn_jdbc_row_t *shape,
                             const conn_jdbc_val_t *vals, bool begin, char *err, size_t errlen);
@@ -715,7 +725,7 @@ static int sink_stream_send(sink_task_t *s, sink_stream_t *st, const conn_jdbc_r
 static int sink_lane(sink_task_t *s, sink_stream_t *st, const conn_record_t *rec,
                      conn_jdbc_row_t *row, char *err, size_t errlen) {
   const conn_jdbc_row_t *shape = st->shape;
-  if (!st->ok || !st->open || !rec->value ||
+  if (!st->ok || !st->open || !rec->value || st->misfits >= SINK_LANE_MISFITS ||
       (s->pk.mode != JDBC_PK_NONE && s->pk.mode != JDBC_PK_KAFKA) ||
       (shape->rec->topic != rec->topic && strcmp(shape->rec->topic, rec->topic) != 0))
     return 0;
@@ -729,6 +739,7 @@ static int sink_lane(sink_task_t *s, sink_stream_t *st, const conn_record_t *rec
   int nk = shape->nkeys;
   int rc = conn_jdbc_lane_row(&s->lane, shape->cols + nk, shape->ncols - nk, rec->value,
                               (size_t)rec->value_len, vals + nk);
+  if (rc == 0) st->misfits++;
   if (rc != 1) return rc;
   if (s->pk.mode == JDBC_PK_KAFKA) { /* as conn_jdbc_row_parse */
     vals[0] = (conn_jdbc_val_t){.type = JDBC_TEXT, .s = rec->topic, .len = strlen(rec->topic)};

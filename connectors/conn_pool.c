@@ -67,12 +67,19 @@ void *conn_pool_realloc(conn_pool_t *p, void *old, size_t old_n, size_t n) {
   return r;
 }
 
+/* Chunks a reset keeps for the next round (2 MiB): enough for a steady
+ * poll or put, not the peak of one that held huge records. */
+#define POOL_SPARE_MAX 8
+
 void conn_pool_reset(conn_pool_t *p) {
+  size_t spare = 0;
+  for (conn_pool_chunk_t *c = p->spare; c; c = c->next) spare++;
   for (conn_pool_chunk_t *c = p->head, *next; c; c = next) {
     next = c->next;
-    if (c->cap == POOL_CHUNK) { /* kept for the next round */
+    if (c->cap == POOL_CHUNK && spare < POOL_SPARE_MAX) {
       c->next = p->spare;
       p->spare = c;
+      spare++;
     } else {
       free(c);
     }

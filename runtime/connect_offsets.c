@@ -7,9 +7,11 @@
  *   value {<source offset>}                          e.g. {"position": 1042}
  *         null (tombstone): the partition has no offset (DELETE .../offsets)
  *
- * Exactly-once on the embedded log: every source record carries the
- * header CONNECT_SOURCE_HEADER = ["<connector>", {partition}, {offset}],
- * and each offset commit also writes, per task, a destination marker
+ * Exactly-once on the embedded log: the last record of each source
+ * partition in a poll carries the header CONNECT_SOURCE_HEADER =
+ * ["<connector>", {partition}, {offset}, seq] (connect_source.c says
+ * which record, and why that is enough), and each offset commit also
+ * writes, per task, a destination marker
  *
  *   key   ["<connector>", {"__runnel.task": <id>}]
  *   value {"<topic>": {"<partition>": <end offset at commit>}, ..}
@@ -18,7 +20,9 @@
  * marker's end offset to the high watermark; a header found there is newer
  * than any commit, so its offset wins (connect_source.c). Records written
  * after the last commit are therefore never produced again, and records not
- * written were never acknowledged: a restart neither skips nor repeats.
+ * written were never acknowledged: a restart neither skips nor repeats
+ * (except a poll spread over several partitions that a crash cut short,
+ * which is produced again: docs/durability.md).
  * Markers are internal: the REST API does not show them.
  *
  * Keys are canonicalised (parsed and written back compactly, member order

@@ -16,15 +16,19 @@
  * plugin (its offset committed, or found by the restore scan) only once it
  * is in the log, and every record in the log after the last commit is
  * found by the scan. A poll's records are appended per destination
- * partition, one append each, and only the last append carries headers:
- * on its last record of each source partition. A header found thus means
- * the whole poll before it is in the log (one append is one write, so a
- * process crash never splits it). A poll that went to one partition (the
- * usual case) is exactly once; when a crash interrupts a poll spread over
- * several partitions, its records are produced again (at least once):
- * headers on every record would let the scan skip records whose append
- * never happened. The order "destinations flushed, then offsets
- * written" makes this hold across power loss, not only process crashes.
+ * partition, one append each, in order, and headers are few: each source
+ * partition's header goes on its last record in the last append that
+ * holds any of its records, and says the offset the poll ends that source
+ * partition at. A header found thus means every record of the poll before
+ * it is in the log (a crash leaves a prefix of the appends, and of an
+ * append's batches), and no later record of that source partition was
+ * appended. A crash that cuts a poll short makes the rest of it be
+ * produced again (at least once); a finished poll is exactly once.
+ * Headers on every record would let the scan skip records of an append
+ * that never happened. The order "destinations flushed, then offsets
+ * written" makes commits hold across power loss; a header of a later
+ * append of a topic of several partitions may outlive an earlier append
+ * that was not flushed (see docs/durability.md).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -75,6 +79,7 @@ typedef struct {
   unsigned char *marks;    /* SRC_KEEP | SRC_HEADER */
   uint32_t *dest, *src;    /* its destination and source partition numbers */
   size_t *dfirst, *slast;  /* per destination its first record, per source its last */
+  size_t *shead;           /* per source partition the record with its header */
   uint32_t ndest, nsrc;
   size_t marks_cap;
 } src_t;
@@ -231,9 +236,9 @@ static int src_restore(src_t *s, char *err, size_t errlen) {
     if (rc == 0 && src_dest_add(s, m.tps[i].topic, m.tps[i].partition, from) != 0) rc = -ENOMEM;
   }
   if (found)
-    logger_info("connect", "%s-%d: %" PRId64 " source records written after the last offset "
-                "commit found in the log; the task resumes after them", t->connector, t->id,
-                found);
+    logger_info("connect", "%s-%d: positions of %zu source partition(s) written after the last "
+                "offset commit found in the log; the task resumes after them", t->connector,
+                t->id, seqs.count);
   for (size_t i = 0; i < m.n; i++) free(m.tps[i].topic);
   free(m.tps);
   free(m.from);
@@ -378,7 +383,8 @@ static int src_append(src_t *s, uint32_t d, char *err, size_t errlen) {
     /* Every header value of this append in one buffer, sized first so
      * that the pointers into it stay valid. */
     if (keep[i] & SRC_HEADER)
-      need += s->name_json_len + strlen(r->source_partition) + strlen(r->source_offset) + 24;
+      need += s->name_json_len + strlen(r->source_partition) +
+              strlen(b->records[s->slast[s->src[i]]].source_offset) + 24;
   }
   if (n == 0) return 0;
   if (!src_dest_find(s, topic, partition)) {
@@ -425,10 +431,11 @@ static int src_append(src_t *s, uint32_t d, char *err, size_t errlen) {
     for (int32_t j = 0; j < r->header_count; j++)
       s->hdrs[h++] = (log_header_t){r->headers[j].key, (int32_t)strlen(r->headers[j].key),
                                     r->headers[j].value, r->headers[j].value_len};
-    if (keep[i] & SRC_HEADER) {
+    if (keep[i] & SRC_HEADER) { /* the offset the poll ends this source partition at */
+      const char *off = b->records[s->slast[s->src[i]]].source_offset;
       char *v = s->hbuf + used;
-      size_t vlen = src_header(s, v, r->source_partition, strlen(r->source_partition),
-                               r->source_offset, strlen(r->source_offset));
+      size_t vlen = src_header(s, v, r->source_partition, strlen(r->source_partition), off,
+                               strlen(off));
       used += vlen;
       s->hdrs[h++] = (log_header_t){CONNECT_SOURCE_HEADER,
                                     (int32_t)sizeof CONNECT_SOURCE_HEADER - 1, v, (int32_t)vlen};
@@ -461,7 +468,9 @@ static int src_reserve(src_t *s, size_t n) {
   if (df) s->dfirst = df;
   size_t *sl = realloc(s->slast, n * sizeof *sl);
   if (sl) s->slast = sl;
-  if (!m || !dt || !sr || !df || !sl) return -ENOMEM;
+  size_t *sh = realloc(s->shead, n * sizeof *sh);
+  if (sh) s->shead = sh;
+  if (!m || !dt || !sr || !df || !sl || !sh) return -ENOMEM;
   s->marks_cap = n;
   return 0;
 }
@@ -544,17 +553,17 @@ static int src_process(src_t *s, char *err, size_t errlen) {
   int rc = src_number(s, err, errlen);
   if (rc != 0) return rc;
   /* One append per destination partition, in the order of their first
-   * records; the last append gets the headers, on its last record of each
-   * source partition (see the top of this file). */
-  if (s->ndest > 0) {
-    uint32_t last = s->ndest - 1;
-    for (uint32_t k = 0; k < s->nsrc; k++) /* its last record of source partition k */
-      for (size_t i = s->slast[k] + 1; i-- > s->dfirst[last];)
-        if (s->src[i] == k && (keep[i] & SRC_KEEP) && s->dest[i] == last) {
-          keep[i] |= SRC_HEADER;
-          break;
-        }
+   * records. Source partition k's header goes on its last kept record in
+   * the last of those appends that holds any (see the top of this file):
+   * walking forward, a record in a later or the same destination wins. */
+  for (uint32_t k = 0; k < s->nsrc; k++) s->shead[k] = SIZE_MAX;
+  for (size_t i = 0; i < b->count; i++) {
+    if (!(keep[i] & SRC_KEEP)) continue;
+    size_t *h = &s->shead[s->src[i]];
+    if (*h == SIZE_MAX || s->dest[i] >= s->dest[*h]) *h = i;
   }
+  for (uint32_t k = 0; k < s->nsrc; k++)
+    if (s->shead[k] != SIZE_MAX) keep[s->shead[k]] |= SRC_HEADER;
   for (uint32_t d = 0; rc == 0 && d < s->ndest; d++) rc = src_append(s, d, err, errlen);
   /* Only now are these offsets safe to commit: the last of each source
    * partition. */
@@ -652,6 +661,7 @@ out:
   free(s.src);
   free(s.dfirst);
   free(s.slast);
+  free(s.shead);
   free(s.name_json);
   logger_info("connect", "%s-%d: task stopped", t->connector, t->id);
 }
