@@ -22,17 +22,21 @@
  *   - fresh values: replaying a tape makes new tables, as a decode does
  *     (the same Lua calls in the same order), so a joiner may change the
  *     row it gets, as with Kafka Streams' deserialisation of each lookup;
- *   - outside the Lua heap: the tapes are C memory. Kept as Lua tables,
- *     the rows of a 100k-row table made every garbage collection cycle
- *     walk them, and the join got slower than without them; a tape is
- *     never seen by the collector, and replaying one skips yajl and the
- *     number conversions;
- *   - bounded: entries count their malloc'd bytes; past the budget (a
- *     quarter of the job's Lua memory limit, at most 64 MiB) every entry
- *     is dropped and the cache refills from the next lookups: no
- *     bookkeeping per hit, and a table that fits stays whole.
+ *   - outside the Lua heap: the tapes are C memory, in slabs of their own.
+ *     Kept as Lua tables, the rows of a 100k-row table made every garbage
+ *     collection cycle walk them, and the join got slower than without
+ *     them; malloc'd one by one, they scattered the short-lived objects of
+ *     every record across memory (the join took more CPU time than without
+ *     the cache, docs/benchmarks.md). A tape is never seen by the
+ *     collector, and replaying one skips yajl and the number conversions;
+ *   - bounded: the slabs count; past the budget (a quarter of the job's
+ *     Lua memory limit, at most 64 MiB) every entry is dropped and the
+ *     cache refills from the next lookups: no bookkeeping per hit, and a
+ *     table that fits stays whole. An entry replaced by a newer row keeps
+ *     its bytes in its slab until then.
  */
 #include <lauxlib.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +44,6 @@
 #include "topo_int.h"
 
 #define TOPO_ROWS_MAX_BUDGET ((size_t)64 << 20)
-#define TOPO_ROWS_MALLOC_OVERHEAD 16
 #define TOPO_ROWS_MIN_SLOTS 256
 
 typedef struct topo_row_s {
@@ -51,24 +54,52 @@ typedef struct topo_row_s {
   unsigned char data[];        /* key, value bytes, tape */
 } topo_row_t;
 
+/* Entries are carved from slabs, apart from the Lua heap's small
+ * allocations (interleaved with them, long-lived entries scattered the
+ * short-lived objects of every record across memory). */
+typedef struct topo_slab_s {
+  struct topo_slab_s *next;
+  size_t used, cap;
+  _Alignas(max_align_t) unsigned char mem[];
+} topo_slab_t;
+
+#define TOPO_ROWS_SLAB_MAX ((size_t)1 << 20) /* and an eighth of the budget at most */
+
 struct topo_rows_s {
+  topo_slab_t *slabs;          /* the newest first */
   topo_row_t **slots;          /* power of two */
   size_t nslots, n;
   size_t bytes, budget;
   luavm_json_tape_t tape;      /* a decode's tape, before it is kept */
 };
 
-static size_t topo_row_cost(const topo_row_t *e) {
-  return sizeof *e + e->klen + e->vlen + e->tlen + TOPO_ROWS_MALLOC_OVERHEAD;
+/* An entry of size bytes, aligned, from the newest slab (a new one when
+ * it is full); NULL when out of memory. Slabs count in r->bytes. */
+static topo_row_t *topo_rows_alloc(topo_rows_t *r, size_t size) {
+  size = (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+  topo_slab_t *sl = r->slabs;
+  if (!sl || sl->cap - sl->used < size) {
+    size_t cap = r->budget / 8 < TOPO_ROWS_SLAB_MAX ? r->budget / 8 : TOPO_ROWS_SLAB_MAX;
+    if (cap < size) cap = size;
+    sl = malloc(sizeof *sl + cap);
+    if (!sl) return NULL;
+    sl->next = r->slabs;
+    sl->used = 0;
+    sl->cap = cap;
+    r->slabs = sl;
+    r->bytes += sizeof *sl + cap;
+  }
+  topo_row_t *e = (topo_row_t *)(sl->mem + sl->used);
+  sl->used += size;
+  return e;
 }
 
 static void topo_rows_clear(topo_rows_t *r) {
-  for (size_t i = 0; i < r->nslots; i++) {
-    for (topo_row_t *e = r->slots[i], *next; e; e = next) {
-      next = e->next;
-      free(e);
-    }
+  for (topo_slab_t *sl = r->slabs, *next; sl; sl = next) {
+    next = sl->next;
+    free(sl);
   }
+  r->slabs = NULL;
   free(r->slots);
   r->slots = NULL;
   r->nslots = r->n = r->bytes = 0;
@@ -100,12 +131,10 @@ static topo_row_t **topo_rows_find(topo_rows_t *r, lua_Integer store, const void
   return pp;
 }
 
+/* Unlinks an entry; its bytes stay in its slab until the next clear. */
 static void topo_rows_remove(topo_rows_t *r, topo_row_t **pp) {
-  topo_row_t *e = *pp;
-  *pp = e->next;
-  r->bytes -= topo_row_cost(e);
+  *pp = (*pp)->next;
   r->n--;
-  free(e);
 }
 
 /* Doubles the slots (or makes the first ones); 0, or -1 with nothing
@@ -132,27 +161,21 @@ static int topo_rows_grow(topo_rows_t *r) {
  * that cannot allocate just keeps nothing. */
 static void topo_rows_add(topo_rows_t *r, lua_Integer store, uint64_t h, const void *key,
                           size_t klen, const void *val, size_t vlen, const luavm_json_tape_t *t) {
-  topo_row_t *e = malloc(sizeof *e + klen + vlen + t->len);
+  size_t size = sizeof(topo_row_t) + klen + vlen + t->len;
+  if (size > r->budget / 4) return; /* would leave room for hardly anything else */
+  if (r->bytes + size + (r->n >= r->nslots ? r->nslots * sizeof *r->slots : 0) > r->budget)
+    topo_rows_clear(r);
+  if (r->n >= r->nslots && topo_rows_grow(r) != 0) return;
+  topo_row_t *e = topo_rows_alloc(r, size);
   if (!e) return;
   *e = (topo_row_t){.hash = h, .store = store, .klen = klen, .vlen = vlen, .tlen = t->len};
   memcpy(e->data, key, klen);
   memcpy(e->data + klen, val, vlen);
   memcpy(e->data + klen + vlen, t->buf, t->len);
-  size_t cost = topo_row_cost(e);
-  if (cost > r->budget / 2) { /* would leave room for hardly anything else */
-    free(e);
-    return;
-  }
-  if (r->bytes + cost > r->budget) topo_rows_clear(r);
-  if (r->n >= r->nslots && topo_rows_grow(r) != 0) {
-    free(e);
-    return;
-  }
   topo_row_t **slot = &r->slots[h & (r->nslots - 1)];
   e->next = *slot;
   *slot = e;
   r->n++;
-  r->bytes += cost;
 }
 
 /* runnel._store_get_row(index, key_bytes) -> the row decoded from the
