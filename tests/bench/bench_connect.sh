@@ -12,8 +12,10 @@
 # case starts a private cluster with tests/integration/pg_lib.sh (as the
 # postgres user when root) with the server's default durability; its sink
 # session commits with synchronous_commit=off (see docs/connectors.md).
-# BENCH_CONNECT_RECORDS (default 1000000) sets N; BENCH_CONNECT_PUT
-# (default 5000) the records per put, i.e. per transaction; BENCH_REPS
+# BENCH_CONNECT_RECORDS (default 1000000) sets N; BENCH_CONNECT_PUT the
+# records per put, i.e. per transaction (default 5000 into SQLite, 20000
+# into PostgreSQL, where each put costs a COPY's start and end and a
+# COMMIT round trip; docs/benchmarks.md has both sizes); BENCH_REPS
 # (default 3) the repetitions (medians printed). BENCH_CONNECT_CPU=1 also
 # prints, per run, the CPU seconds of each worker thread and of the
 # PostgreSQL backend serving the sink (from /proc, read before the worker
@@ -27,7 +29,8 @@ CASES=("$@")
 N=${BENCH_CONNECT_RECORDS:-1000000}
 # Records per put (consumer.override.max.poll.records) and per COPY or
 # multi-row statement (batch.size): each put is one transaction.
-PUT=${BENCH_CONNECT_PUT:-5000}
+SQLITE_PUT=${BENCH_CONNECT_PUT:-5000}
+PG_PUT=${BENCH_CONNECT_PUT:-20000}
 REPS=${BENCH_REPS:-3}
 RUNNEL=$BUILD/runnel
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -166,7 +169,7 @@ bench_sqlite() {
     rm -f "$db" "$db-wal" "$db-shm"
     s=$(run_worker sqlite "{\"name\": \"bench-sink\", \"config\": {\"connector.class\": \"sqlite-sink\",
       \"topics\": \"clicks\", \"connection.url\": \"sqlite://$db\", \"auto.create\": \"true\",
-      \"consumer.override.max.poll.records\": \"$PUT\", \"batch.size\": \"$PUT\"}}" \
+      \"consumer.override.max.poll.records\": \"$SQLITE_PUT\", \"batch.size\": \"$SQLITE_PUT\"}}" \
       sqlite)
     r+=("$s")
     rm -f "$S/import.db"
@@ -177,7 +180,7 @@ bench_sqlite() {
     t+=("$(elapsed "$t0" "$t1")")
     [ "$(sqlite3 "$S/import.db" 'SELECT count(*) FROM clicks')" -eq "$N" ]
   done
-  echo "a) $N JSON records into SQLite ($(sqlite3 --version | cut -d' ' -f1)), $REPS runs, medians:"
+  echo "a) $N JSON records into SQLite ($(sqlite3 --version | cut -d' ' -f1)), puts of $SQLITE_PUT, $REPS runs, medians:"
   report sqlite "$(printf '%s\n' "${r[@]}" | median)" "$(printf '%s\n' "${t[@]}" | median)" \
     "sqlite3 .import (CSV)"
   echo "  (runnel $(printf '%s\n' "${r[@]}" | sort -g | head -1)..$(printf '%s\n' "${r[@]}" | sort -g | tail -1) s," \
@@ -192,7 +195,7 @@ bench_postgres() {
     pgq "DROP TABLE IF EXISTS clicks; DROP TABLE IF EXISTS __runnel_sink_offsets" >/dev/null 2>&1
     s=$(run_worker postgres "{\"name\": \"bench-sink\", \"config\": {\"connector.class\": \"postgres-sink\",
       \"topics\": \"clicks\", \"connection.url\": \"$PG_URL\", \"auto.create\": \"true\",
-      \"consumer.override.max.poll.records\": \"$PUT\", \"batch.size\": \"$PUT\"}}" \
+      \"consumer.override.max.poll.records\": \"$PG_PUT\", \"batch.size\": \"$PG_PUT\"}}" \
       postgres)
     r+=("$s")
     pgq "TRUNCATE copied"
@@ -204,7 +207,7 @@ bench_postgres() {
     t+=("$(elapsed "$t0" "$t1")")
     [ "$(pgq 'SELECT count(*) FROM copied')" -eq "$N" ]
   done
-  echo "b) $N JSON records into PostgreSQL $(pgq 'SHOW server_version'), $REPS runs, medians:"
+  echo "b) $N JSON records into PostgreSQL $(pgq 'SHOW server_version'), puts of $PG_PUT, $REPS runs, medians:"
   report postgres "$(printf '%s\n' "${r[@]}" | median)" "$(printf '%s\n' "${t[@]}" | median)" \
     "psql \\copy (CSV)"
   echo "  (runnel $(printf '%s\n' "${r[@]}" | sort -g | head -1)..$(printf '%s\n' "${r[@]}" | sort -g | tail -1) s," \
