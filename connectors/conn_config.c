@@ -159,13 +159,5 @@ char *conn_config_to_json(const conn_config_t *c) {
     yajl_gen_string(g, (const unsigned char *)c->values[i], strlen(c->values[i]));
   }
   yajl_gen_map_close(g);
-  const unsigned char *buf;
-  size_t n;
-  char *out = NULL;
-  if (yajl_gen_get_buf(g, &buf, &n) == yajl_gen_status_ok && (out = malloc(n + 1)) != NULL) {
-    memcpy(out, buf, n);
-    out[n] = '\0';
-  }
-  yajl_gen_free(g);
-  return out;
+  return conn_json_take(g, NULL);
 }

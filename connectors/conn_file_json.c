@@ -263,8 +263,10 @@ int conn_file_json_line(conn_file_json_t *c, const char *file, int64_t line, con
     if (v) { /* yajl takes text after a top-level value that it ends
                 with an unfinished string: not one JSON value */
       yajl_tree_free(v);
-      snprintf(err, errlen, "%s:%lld: invalid JSON: more after the value", file,
-               (long long)line);
+      size_t at = j->end; /* where the value ended; the column of what follows */
+      while (at < len && all_space(text + at, 1)) at++;
+      snprintf(err, errlen, "%s:%lld:%zu: invalid JSON: text after the value", file,
+               (long long)line, at + 1);
     }
     conn_record_set_key(r, NULL, -1);
     r->timestamp = -1;

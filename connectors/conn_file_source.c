@@ -538,6 +538,21 @@ static int conn_file_resume_rotated(file_source_t *s, file_follower_t *f, unsign
   return 0;
 }
 
+/* A committed offset's "position" (-1 when missing or not a non-negative
+ * integer) and "inode" (0 when absent). */
+static long long conn_file_offset_read(const char *off, unsigned long long *ino) {
+  char err[256];
+  yajl_val v = conn_json_parse("offset", off, strlen(off), err, sizeof err);
+  const char *p = conn_json_scalar(conn_json_member(v, "position"));
+  const char *i = conn_json_scalar(conn_json_member(v, "inode"));
+  char *end = NULL;
+  long long position = p ? strtoll(p, &end, 10) : -1;
+  if (!p || *end != '\0' || position < 0) position = -1;
+  *ino = i ? strtoull(i, NULL, 10) : 0;
+  yajl_tree_free(v);
+  return position;
+}
+
 /* f->path does not exist: the file of the committed offset, rotated away
  * before the new one was created, may still be found. Returns 0 (f reads
  * it) or -1 (f waits for the path, offset not consulted yet). */
@@ -548,16 +563,11 @@ static int conn_file_resume_missing(file_source_t *s, file_follower_t *f) {
   char *off = conn_ctx_offset(s->ctx, f->partition);
   if (!off)
     return -1;
-  char err[256];
-  yajl_val v = conn_json_parse("offset", off, strlen(off), err, sizeof err);
-  const char *p = conn_json_scalar(conn_json_member(v, "position"));
-  const char *ino = conn_json_scalar(conn_json_member(v, "inode"));
-  char *end = NULL;
-  long long position = p ? strtoll(p, &end, 10) : -1;
+  unsigned long long ino;
+  long long position = conn_file_offset_read(off, &ino);
   int rc = -1;
-  if (p && *end == '\0' && position >= 0 && ino)
-    rc = conn_file_resume_rotated(s, f, strtoull(ino, NULL, 10), position);
-  yajl_tree_free(v);
+  if (position >= 0 && ino)
+    rc = conn_file_resume_rotated(s, f, ino, position);
   free(off);
   if (rc == 0)
     f->resumed = true;
@@ -575,22 +585,18 @@ static void conn_file_resume(file_source_t *s, file_follower_t *f, const struct 
       conn_file_resume_claimed(s, f, st);
     return;
   }
-  char err[256];
-  yajl_val v = conn_json_parse("offset", off, strlen(off), err, sizeof err);
-  const char *p = conn_json_scalar(conn_json_member(v, "position"));
-  const char *ino = conn_json_scalar(conn_json_member(v, "inode"));
-  char *end = NULL;
-  long long position = p ? strtoll(p, &end, 10) : -1;
-  if (!p || *end != '\0' || position < 0) {
+  unsigned long long ino;
+  long long position = conn_file_offset_read(off, &ino);
+  if (position < 0) {
     conn_ctx_log(s->ctx, 1, "%s: committed offset %s has no valid \"position\"; reading from 0",
                  f->path, off);
-  } else if (ino && strtoull(ino, NULL, 10) != (unsigned long long)st->st_ino) {
+  } else if (ino && ino != (unsigned long long)st->st_ino) {
     if (s->is_glob && conn_file_resume_claimed(s, f, st) == 0)
       goto done;
-    if (conn_file_resume_rotated(s, f, strtoull(ino, NULL, 10), position) == 0)
+    if (conn_file_resume_rotated(s, f, ino, position) == 0)
       goto done;
     conn_ctx_log(s->ctx, 1,
-                 "%s: the file was replaced since offset %s was committed (inode %s, now %llu); "
+                 "%s: the file was replaced since offset %s was committed (inode %llu, now %llu); "
                  "reading the new file from 0",
                  f->path, off, ino, (unsigned long long)st->st_ino);
   } else if (position > st->st_size) {
@@ -613,7 +619,6 @@ static void conn_file_resume(file_source_t *s, file_follower_t *f, const struct 
     }
   }
 done:
-  yajl_tree_free(v);
   free(off);
 }
 
@@ -676,11 +681,7 @@ static file_follower_t *conn_file_follower_add(file_source_t *s, const char *pat
     yajl_gen_string(g, (const unsigned char *)"filename", 8);
     yajl_gen_string(g, (const unsigned char *)path, strlen(path));
     yajl_gen_map_close(g);
-    const unsigned char *b;
-    size_t n;
-    if (yajl_gen_get_buf(g, &b, &n) == yajl_gen_status_ok)
-      f->partition = strndup((const char *)b, n);
-    yajl_gen_free(g);
+    f->partition = conn_json_take(g, NULL);
   }
   if (!f->path || !f->partition) {
     conn_file_follower_free(f);

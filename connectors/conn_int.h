@@ -43,6 +43,10 @@ int conn_json_gen(yajl_gen g, yajl_val v);
  * not NULL), or NULL on ENOMEM. A string value is returned as a JSON
  * string (quoted); use conn_json_scalar for the bare text. */
 char *conn_json_text(yajl_val v, size_t *len);
+/* The generator's text as a malloc'd NUL-terminated string (*len, which
+ * may be NULL, gets its length); NULL on error or ENOMEM. Frees g (NULL:
+ * returns NULL). */
+char *conn_json_take(yajl_gen g, size_t *len);
 
 /* The bare text of a scalar: a string's characters, a number's source
  * text, "true"/"false", or NULL for null, objects and arrays. Borrowed

@@ -178,13 +178,10 @@ int conn_jdbc_sink_read_offsets(const conn_jdbc_dialect_t *d, const conn_def_t *
              rc == JDBC_E_NOMEM || !g ? "out of memory" : err);
     ret = -1;
   } else {
-    const unsigned char *buf;
-    size_t n;
     yajl_gen_array_close(g);
-    if (yajl_gen_get_buf(g, &buf, &n) == yajl_gen_status_ok && (*json = malloc(n + 1))) {
-      memcpy(*json, buf, n);
-      (*json)[n] = '\0';
-    } else {
+    *json = conn_json_take(g, NULL);
+    g = NULL;
+    if (!*json) {
       snprintf(msg, len, "out of memory");
       ret = -1;
     }

@@ -115,24 +115,29 @@ int conn_json_gen(yajl_gen g, yajl_val v) {
   return st == yajl_gen_status_ok ? 0 : -1;
 }
 
-char *conn_json_text(yajl_val v, size_t *len) {
-  yajl_gen g = yajl_gen_alloc(NULL);
+char *conn_json_take(yajl_gen g, size_t *len) {
   if (!g)
     return NULL;
-  char *out = NULL;
   const unsigned char *buf;
   size_t n;
-  if (conn_json_gen(g, v) == 0 && yajl_gen_get_buf(g, &buf, &n) == yajl_gen_status_ok) {
-    out = malloc(n + 1);
-    if (out) {
-      memcpy(out, buf, n);
-      out[n] = '\0';
-      if (len)
-        *len = n;
-    }
+  char *out = NULL;
+  if (yajl_gen_get_buf(g, &buf, &n) == yajl_gen_status_ok && (out = malloc(n + 1)) != NULL) {
+    memcpy(out, buf, n);
+    out[n] = '\0';
+    if (len)
+      *len = n;
   }
   yajl_gen_free(g);
   return out;
+}
+
+char *conn_json_text(yajl_val v, size_t *len) {
+  yajl_gen g = yajl_gen_alloc(NULL);
+  if (g && conn_json_gen(g, v) != 0) {
+    yajl_gen_free(g);
+    return NULL;
+  }
+  return conn_json_take(g, len);
 }
 
 const char *conn_json_scalar(yajl_val v) {

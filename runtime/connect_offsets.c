@@ -64,20 +64,13 @@ char *connect_offsets_key(const char *connector, const char *partition) {
     return NULL;
   }
   yajl_gen g = yajl_gen_alloc(NULL);
-  char *out = NULL;
-  const unsigned char *buf;
-  size_t n;
   if (g) {
     yajl_gen_array_open(g);
     yajl_gen_string(g, (const unsigned char *)connector, strlen(connector));
     conn_json_gen(g, p);
     yajl_gen_array_close(g);
-    if (yajl_gen_get_buf(g, &buf, &n) == yajl_gen_status_ok && (out = malloc(n + 1))) {
-      memcpy(out, buf, n);
-      out[n] = '\0';
-    }
-    yajl_gen_free(g);
   }
+  char *out = conn_json_take(g, NULL);
   yajl_tree_free(p);
   return out;
 }

@@ -137,15 +137,7 @@ static char *src_marker(src_t *s, bool refresh) {
     yajl_gen_map_close(g);
   }
   yajl_gen_map_close(g);
-  const unsigned char *buf;
-  size_t n;
-  char *out = NULL;
-  if (yajl_gen_get_buf(g, &buf, &n) == yajl_gen_status_ok && (out = malloc(n + 1))) {
-    memcpy(out, buf, n);
-    out[n] = '\0';
-  }
-  yajl_gen_free(g);
-  return out;
+  return conn_json_take(g, NULL);
 }
 
 /* ---- restore ------------------------------------------------------------- */

@@ -36,19 +36,6 @@ static void store_str(yajl_gen g, const char *s) {
   yajl_gen_string(g, (const unsigned char *)s, strlen(s));
 }
 
-/* The generator's text as a malloc'd string; frees g. */
-static char *store_take(yajl_gen g, size_t *len) {
-  const unsigned char *buf;
-  size_t n;
-  char *out = NULL;
-  if (yajl_gen_get_buf(g, &buf, &n) == yajl_gen_status_ok && (out = malloc(n + 1))) {
-    memcpy(out, buf, n);
-    out[n] = '\0';
-    if (len) *len = n;
-  }
-  yajl_gen_free(g);
-  return out;
-}
 
 char *connect_store_config_value(const conn_config_t *cfg, size_t *len) {
   yajl_gen g = yajl_gen_alloc(NULL);
@@ -62,7 +49,7 @@ char *connect_store_config_value(const conn_config_t *cfg, size_t *len) {
   }
   yajl_gen_map_close(g);
   yajl_gen_map_close(g);
-  return store_take(g, len);
+  return conn_json_take(g, len);
 }
 
 char *connect_store_target_value(connect_target_t t, size_t *len) {
@@ -75,7 +62,7 @@ char *connect_store_target_value(connect_target_t t, size_t *len) {
   store_str(g, "state.v2");
   store_str(g, v2[t]);
   yajl_gen_map_close(g);
-  return store_take(g, len);
+  return conn_json_take(g, len);
 }
 
 char *connect_store_status_value(connect_state_t s, const char *trace, const char *worker_id,
@@ -93,7 +80,7 @@ char *connect_store_status_value(connect_state_t s, const char *trace, const cha
   store_str(g, "generation");
   yajl_gen_integer(g, generation);
   yajl_gen_map_close(g);
-  return store_take(g, len);
+  return conn_json_take(g, len);
 }
 
 int connect_store_target_parse(const char *v, size_t len, connect_target_t *t) {

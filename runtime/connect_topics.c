@@ -114,7 +114,6 @@ static int topics_write(connect_t *c, const char *connector, const char *topic, 
   size_t vlen = 0;
   if (task >= 0) {
     yajl_gen g = yajl_gen_alloc(NULL);
-    const unsigned char *buf;
     if (g) {
       yajl_gen_map_open(g);
       yajl_gen_string(g, (const unsigned char *)"topic", 5);
@@ -129,9 +128,8 @@ static int topics_write(connect_t *c, const char *connector, const char *topic, 
       yajl_gen_integer(g, topics_wall_ms());
       yajl_gen_map_close(g);
       yajl_gen_map_close(g);
-      if (yajl_gen_get_buf(g, &buf, &vlen) == yajl_gen_status_ok) value = strndup((const char *)buf, vlen);
-      yajl_gen_free(g);
     }
+    value = conn_json_take(g, &vlen);
     if (!value) {
       free(key);
       return -ENOMEM;

@@ -226,35 +226,55 @@ static log_partition_t *partition(log_t *log, const char *topic) {
   return p;
 }
 
-/* Appends n records to topic (created) in batches of PRODUCE_BATCH:
- * values of a) when order < 0, else keys in that order with value "1". */
-static void produce(log_t *log, const char *topic, int64_t n, int order, uint64_t nkeys) {
-  create_topic(log, topic);
-  log_partition_t *p = partition(log, topic);
-  static char keys[PRODUCE_BATCH][32], vals[PRODUCE_BATCH][160];
+/* Sets record i's key and value (buffers of KEY_CAP and VAL_CAP bytes)
+ * and lengths in *r; the timestamp is -1 unless fill sets it. */
+#define KEY_CAP 32
+#define VAL_CAP 160
+typedef void (*fill_fn)(int64_t i, log_record_t *r, char *key, char *val, void *arg);
+
+/* Appends records 0..n-1 made by fill to p in batches of PRODUCE_BATCH,
+ * then flushes. */
+static void append_n(log_partition_t *p, int64_t n, fill_fn fill, void *arg) {
+  static char keys[PRODUCE_BATCH][KEY_CAP], vals[PRODUCE_BATCH][VAL_CAP];
   log_record_t recs[PRODUCE_BATCH];
   log_error_t e = {0};
-  rng_state = 0x9e3779b97f4a7c15ull;
   for (int64_t i = 0; i < n;) {
     size_t m = 0;
     for (; m < PRODUCE_BATCH && i < n; m++, i++) {
-      int kl, vl;
-      if (order < 0) {
-        kl = snprintf(keys[m], sizeof keys[m], "k%" PRId64, i);
-        vl = json_value((uint64_t)i, vals[m], sizeof vals[m]);
-      } else {
-        kl = key_of((key_order_t)order, (uint64_t)i, nkeys, keys[m], sizeof keys[m]);
-        vl = 1;
-        vals[m][0] = '1';
-      }
-      recs[m] = (log_record_t){.timestamp = -1, .key = keys[m], .key_len = kl,
-                               .value = vals[m], .value_len = vl};
+      recs[m] = (log_record_t){.timestamp = -1, .key = keys[m], .value = vals[m]};
+      fill(i, &recs[m], keys[m], vals[m], arg);
     }
     int rc = log_partition_append(p, recs, m, NULL, &e);
     if (rc != 0) die_log("append", rc, &e);
   }
   int rc = log_partition_flush(p, &e);
   if (rc != 0) die_log("flush", rc, &e);
+}
+
+typedef struct {
+  int order;
+  uint64_t nkeys;
+} produce_arg_t;
+
+static void fill_produced(int64_t i, log_record_t *r, char *key, char *val, void *arg) {
+  const produce_arg_t *a = arg;
+  if (a->order < 0) {
+    r->key_len = snprintf(key, KEY_CAP, "k%" PRId64, i);
+    r->value_len = json_value((uint64_t)i, val, VAL_CAP);
+  } else {
+    r->key_len = key_of((key_order_t)a->order, (uint64_t)i, a->nkeys, key, KEY_CAP);
+    r->value_len = 1;
+    val[0] = '1';
+  }
+}
+
+/* Appends n records to topic (created) in batches of PRODUCE_BATCH:
+ * values of a) when order < 0, else keys in that order with value "1". */
+static void produce(log_t *log, const char *topic, int64_t n, int order, uint64_t nkeys) {
+  create_topic(log, topic);
+  rng_state = 0x9e3779b97f4a7c15ull;
+  produce_arg_t a = {order, nkeys};
+  append_n(partition(log, topic), n, fill_produced, &a);
 }
 
 /* ---- the engine ---------------------------------------------------------------- */
@@ -463,26 +483,25 @@ static void bench_stateless(log_t *log, const char *dir, int64_t n, int reps) {
   "function(o, u) return {user = o.user, cents = math.floor(o.amount * 100), items = o.items, " \
   "country = u.country, tier = u.tier} end"
 
+static void fill_order(int64_t i, log_record_t *r, char *key, char *val, void *arg) {
+  uint64_t nkeys = *(const uint64_t *)arg;
+  uint64_t h = (uint64_t)i * 0x9e3779b97f4a7c15ull;
+  r->key_len = snprintf(key, KEY_CAP, "user-%" PRIu64, (h >> 20) % nkeys);
+  r->value_len = json_value((uint64_t)i, val, VAL_CAP);
+}
+
+static void fill_user(int64_t i, log_record_t *r, char *key, char *val, void *arg) {
+  (void)arg;
+  r->key_len = snprintf(key, KEY_CAP, "user-%" PRId64, i);
+  r->value_len = snprintf(val, VAL_CAP, "{\"name\":\"user-%" PRId64
+                          "\",\"country\":\"%s\",\"tier\":%d}", i, countries[i % 8],
+                          (int)(i % 4));
+}
+
 /* Appends n orders of j) to topic: json_value texts, keyed "user-<u>" with
  * u < nkeys. */
 static void append_orders(log_partition_t *p, int64_t n, uint64_t nkeys) {
-  static char keys[PRODUCE_BATCH][32], vals[PRODUCE_BATCH][160];
-  log_record_t recs[PRODUCE_BATCH];
-  log_error_t e = {0};
-  for (int64_t i = 0; i < n;) {
-    size_t m = 0;
-    for (; m < PRODUCE_BATCH && i < n; m++, i++) {
-      uint64_t h = (uint64_t)i * 0x9e3779b97f4a7c15ull;
-      int kl = snprintf(keys[m], sizeof keys[m], "user-%" PRIu64, (h >> 20) % nkeys);
-      int vl = json_value((uint64_t)i, vals[m], sizeof vals[m]);
-      recs[m] = (log_record_t){.timestamp = -1, .key = keys[m], .key_len = kl,
-                               .value = vals[m], .value_len = vl};
-    }
-    int rc = log_partition_append(p, recs, m, NULL, &e);
-    if (rc != 0) die_log("append", rc, &e);
-  }
-  int rc = log_partition_flush(p, &e);
-  if (rc != 0) die_log("flush", rc, &e);
+  append_n(p, n, fill_order, &nkeys);
 }
 
 /* One timed run: the job (reading in_topic, writing out_topic) is added
@@ -544,24 +563,7 @@ static void bench_join(log_t *log, const char *dir, int64_t n, int64_t nkeys, in
   printf("   joiner: %s\n", JOINER_SRC);
   /* The table, appended once; every join run reads it before the clock. */
   create_topic(log, "j-users");
-  log_partition_t *pu = partition(log, "j-users");
-  log_error_t e = {0};
-  static char keys[PRODUCE_BATCH][32], vals[PRODUCE_BATCH][96];
-  log_record_t recs[PRODUCE_BATCH];
-  for (int64_t i = 0; i < nkeys;) {
-    size_t m = 0;
-    for (; m < PRODUCE_BATCH && i < nkeys; m++, i++) {
-      int kl = snprintf(keys[m], sizeof keys[m], "user-%" PRId64, i);
-      int vl = snprintf(vals[m], sizeof vals[m], "{\"name\":\"user-%" PRId64
-                        "\",\"country\":\"%s\",\"tier\":%d}", i, countries[i % 8],
-                        (int)(i % 4));
-      recs[m] = (log_record_t){.timestamp = -1, .key = keys[m], .key_len = kl,
-                               .value = vals[m], .value_len = vl};
-    }
-    int rc = log_partition_append(pu, recs, m, NULL, &e);
-    if (rc != 0) die_log("append", rc, &e);
-  }
-  if (log_partition_flush(pu, &e) != 0) die_log("flush", -1, &e);
+  append_n(partition(log, "j-users"), nkeys, fill_user, NULL);
   int64_t kept = kept_orders(n);
   double js[MAX_REPS], ss[MAX_REPS];
   for (int rep = 0; rep < reps; rep++) {
@@ -820,32 +822,25 @@ static int sum_window(void *opaque, const void *key, size_t klen, const void *va
   return 0;
 }
 
+static void fill_windowed(int64_t i, log_record_t *rec, char *key, char *val, void *arg) {
+  (void)arg;
+  const int64_t t0 = WINDOWED_T0;
+  rec->key_len = snprintf(key, KEY_CAP, "key-%05" PRIu64, rng() % WINDOWED_KEYS);
+  int64_t ts = t0 + 10000 + i; /* room for the first records to move back */
+  uint64_t r = rng();
+  if (r % 10 == 0) ts -= (int64_t)((r >> 8) % 10000); /* out of order, inside the grace */
+  if (ts < t0 || (ts - t0) / 60000 >= WINDOWED_MAX_MINUTES) die("d)", "too many records");
+  windowed_expected[(ts - t0) / 60000]++;
+  rec->timestamp = ts;
+  val[0] = '1';
+  rec->value_len = 1;
+}
+
 static void produce_windowed(log_t *log, const char *topic, int64_t n) {
   create_topic(log, topic);
-  log_partition_t *p = partition(log, topic);
-  static char keys[PRODUCE_BATCH][32];
-  log_record_t recs[PRODUCE_BATCH];
-  log_error_t e = {0};
   rng_state = 0x9e3779b97f4a7c15ull;
-  const int64_t t0 = WINDOWED_T0;
   memset(windowed_expected, 0, sizeof windowed_expected);
-  for (int64_t i = 0; i < n;) {
-    size_t m = 0;
-    for (; m < PRODUCE_BATCH && i < n; m++, i++) {
-      int kl = snprintf(keys[m], sizeof keys[m], "key-%05" PRIu64, rng() % WINDOWED_KEYS);
-      int64_t ts = t0 + 10000 + i; /* room for the first records to move back */
-      uint64_t r = rng();
-      if (r % 10 == 0) ts -= (int64_t)((r >> 8) % 10000); /* out of order, inside the grace */
-      if (ts < t0 || (ts - t0) / 60000 >= WINDOWED_MAX_MINUTES) die("d)", "too many records");
-      windowed_expected[(ts - t0) / 60000]++;
-      recs[m] = (log_record_t){.timestamp = ts, .key = keys[m], .key_len = kl, .value = "1",
-                               .value_len = 1};
-    }
-    int rc = log_partition_append(p, recs, m, NULL, &e);
-    if (rc != 0) die_log("append", rc, &e);
-  }
-  int rc = log_partition_flush(p, &e);
-  if (rc != 0) die_log("flush", rc, &e);
+  append_n(partition(log, topic), n, fill_windowed, NULL);
 }
 
 static void bench_windowed(log_t *log, const char *dir, int64_t n, int reps) {

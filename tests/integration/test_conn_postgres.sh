@@ -124,18 +124,26 @@ assert_eq "streamed puts: offsets" "9" "$(pgq "SELECT \"offset\" FROM __runnel_s
 awk 'BEGIN { for (i = 0; i < 3000; i++) {
   printf "s\t0\t%d\t{\"k\":%d}\t{\"pass\":%d,\"off\":%d}\n", i, i % 1000, int(i / 1000), i
   if (i % 100 == 99) print "PAUSE" } }' >"$T/stream.tsv"
-"$H" sink postgres-sink mid 100 "${SINK[@]}" insert.mode=upsert pk.mode=record_key \
-  auto.create=true <"$T/stream.tsv" >"$T/mid.out" 2>"$T/mid.err" &
-HP=$!
-for _ in $(seq 1 100); do
-  n=$(pgq 'SELECT count(*) FROM s' 2>/dev/null || echo 0)
-  [ "${n:-0}" -gt 300 ] && break
-  sleep 0.05
-done
-pg_stop fast
-sleep 1
-pg_resume
-STATUS=0; wait "$HP" || STATUS=$?
+# through_outage NAME TABLE INPUT SINK_ARGS...: runs a sink over INPUT and
+# stops the server for a second once TABLE holds 300 rows; sets STATUS to
+# the sink's exit status (its stderr in $T/NAME.err).
+through_outage() {
+  local name=$1 table=$2 input=$3 n hp
+  shift 3
+  "$H" sink postgres-sink "$name" 100 "${SINK[@]}" "$@" <"$input" >"$T/$name.out" \
+    2>"$T/$name.err" &
+  hp=$!
+  for _ in $(seq 1 100); do
+    n=$(pgq "SELECT count(*) FROM $table" 2>/dev/null || echo 0)
+    [ "${n:-0}" -gt 300 ] && break
+    sleep 0.05
+  done
+  pg_stop fast
+  sleep 1
+  pg_resume
+  STATUS=0; wait "$hp" || STATUS=$?
+}
+through_outage mid s "$T/stream.tsv" insert.mode=upsert pk.mode=record_key auto.create=true
 assert_eq "sink survived the outage" "0" "$STATUS"
 assert_contains "sink retried" "$(cat "$T/mid.err")" "retry: postgresql:"
 assert_eq "every key once, last pass" "1000|1000|2|2000|2999" \
@@ -145,18 +153,7 @@ assert_eq "offsets after outage" "2999" "$(pgq "SELECT \"offset\" FROM __runnel_
 # The same outage with plain inserts (streamed COPY, no key): every record
 # exactly once, from the sink's own offsets.
 sed 's/^s\t/si\t/' "$T/stream.tsv" >"$T/stream_ins.tsv"
-"$H" sink postgres-sink midins 100 "${SINK[@]}" auto.create=true \
-  <"$T/stream_ins.tsv" >"$T/midins.out" 2>"$T/midins.err" &
-HP=$!
-for _ in $(seq 1 100); do
-  n=$(pgq 'SELECT count(*) FROM si' 2>/dev/null || echo 0)
-  [ "${n:-0}" -gt 300 ] && break
-  sleep 0.05
-done
-pg_stop fast
-sleep 1
-pg_resume
-STATUS=0; wait "$HP" || STATUS=$?
+through_outage midins si "$T/stream_ins.tsv" auto.create=true
 assert_eq "insert sink survived the outage" "0" "$STATUS"
 assert_contains "insert sink retried" "$(cat "$T/midins.err")" "retry: postgresql:"
 assert_eq "insert: every record once" "3000|3000|0|2999" \

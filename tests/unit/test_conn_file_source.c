@@ -621,6 +621,8 @@ static void test_json_line_checker_reused(void **state) {
                                  strlen(lines[i].text), &r, &bad, err, sizeof err);
     if (rc != lines[i].ok) fail_msg("line %zu %s: %d (%s)", i + 1, lines[i].text, rc, err);
     if (!rc) assert_non_null(strstr(err, "f.json:"));
+    if (i == 5) /* the unfinished string after the value: named with its column */
+      assert_string_equal(err, "f.json:6:12: invalid JSON: text after the value");
     if (lines[i].key) assert_string_equal(r.key, lines[i].key);
     else assert_null(r.key);
     conn_record_clear(&r);
